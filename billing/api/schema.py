@@ -1,0 +1,40 @@
+"""Serializers that only document shared API shapes (errors, pagination) in the OpenAPI schema."""
+
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse
+from rest_framework import serializers
+
+
+class ErrorBody(serializers.Serializer):
+    status = serializers.IntegerField()
+    error = serializers.CharField()
+    code = serializers.CharField(required=False)
+
+
+class ValidationErrorBody(ErrorBody):
+    error_details = serializers.DictField(child=serializers.ListField(child=serializers.CharField()))
+
+
+class PaginationMeta(serializers.Serializer):
+    current_page = serializers.IntegerField()
+    next_page = serializers.IntegerField(allow_null=True)
+    prev_page = serializers.IntegerField(allow_null=True)
+    total_pages = serializers.IntegerField()
+    total_count = serializers.IntegerField()
+
+
+ERROR_RESPONSES = {
+    400: OpenApiResponse(ErrorBody, description="The body is not JSON or lacks its root key."),
+    401: OpenApiResponse(ErrorBody, description="Missing or unknown API key."),
+    404: OpenApiResponse(ErrorBody, description="No such resource in this organization."),
+    405: OpenApiResponse(ErrorBody, description="Not allowed in the resource's current state."),
+    422: OpenApiResponse(ValidationErrorBody, description="Validation errors, per field."),
+}
+
+PAGINATION_PARAMETERS = [
+    OpenApiParameter("page", int, description="1-based page number."),
+    OpenApiParameter("per_page", int, description="Items per page (default 100, at most 1000)."),
+]
+
+
+def errors(*codes: int) -> dict:
+    return {code: ERROR_RESPONSES[code] for code in codes}

@@ -1,0 +1,339 @@
+"""Every write the domain knows about customers. Views, API views, admin and commands call these."""
+
+from collections.abc import Iterable
+from typing import Any
+
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.core.validators import EmailValidator
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+from django_countries import countries
+
+from billing.currencies import is_currency
+from billing.errors import NotFound, ValidationFailed
+from billing.timezones import is_timezone
+from customers.models import (
+    EXTERNAL_ID_MAX_LENGTH,
+    METADATA_KEY_MAX_LENGTH,
+    METADATA_MAX_ROWS,
+    METADATA_VALUE_MAX_LENGTH,
+    NAME_MAX_LENGTH,
+    Customer,
+    CustomerMetadata,
+    PaymentProvider,
+)
+from organizations.models import Organization
+
+# Optional free-text fields: NULL when absent, at most 255 characters.
+TEXT_FIELDS = (
+    "legal_name",
+    "legal_number",
+    "tax_identification_number",
+    "email",
+    "phone",
+    "url",
+    "address_line1",
+    "address_line2",
+    "zipcode",
+    "city",
+    "state",
+    "provider_customer_id",
+)
+WRITABLE_FIELDS = frozenset(
+    TEXT_FIELDS + ("external_id", "name", "timezone", "currency", "country", "payment_provider", "invoice_grace_period")
+)
+MAX_GRACE_PERIOD_DAYS = 365
+
+# Objects whose assignment locks the external_id (the seed: plan, coupon, add-on, wallet and
+# credits), as (related name on Customer, how the staff UI names it). Each issue that adds one of
+# these objects adds its relation here.
+LOCKING_RELATIONS: tuple[tuple[str, str], ...] = ()
+
+_email_validator = EmailValidator()
+
+
+def external_id_lock_reason(*, customer: Customer) -> str | None:
+    """Why the customer's external_id can no longer change, or None while it is free.
+
+    The one predicate behind the API's 422, the staff form's read-only field and the tests.
+    """
+    if customer.pk is None:
+        return None
+    for relation, label in LOCKING_RELATIONS:
+        if getattr(customer, relation).exists():
+            return (
+                f"The external ID cannot change: this customer already has {label}, and the "
+                "external ID is how your backend refers to it."
+            )
+    return None
+
+
+def _clean_optional_text(value: Any, max_length: int) -> tuple[str | None, str | None]:
+    """Return (cleaned value, error code)."""
+    if value is None:
+        return None, None
+    if not isinstance(value, str):
+        return None, "value_is_invalid"
+    if value == "":
+        return None, None
+    if len(value) > max_length:
+        return None, "value_is_too_long"
+    return value, None
+
+
+def _clean_fields(data: dict[str, Any]) -> tuple[dict[str, Any], dict[str, list[str]]]:
+    """Validate the scalar fields present in `data`; absent keys stay absent."""
+    cleaned: dict[str, Any] = {}
+    errors: dict[str, list[str]] = {}
+
+    def fail(field: str, code: str) -> None:
+        errors.setdefault(field, []).append(code)
+
+    unknown = set(data) - WRITABLE_FIELDS - {"metadata"}
+    for field in sorted(unknown):
+        fail(field, "unknown_field")
+
+    if "external_id" in data:
+        external_id = data["external_id"]
+        if not isinstance(external_id, str) or not external_id.strip():
+            fail("external_id", "value_is_mandatory")
+        elif len(external_id) > EXTERNAL_ID_MAX_LENGTH:
+            fail("external_id", "value_is_too_long")
+        else:
+            cleaned["external_id"] = external_id
+
+    if "name" in data:
+        value, error = _clean_optional_text(data["name"], NAME_MAX_LENGTH)
+        if error:
+            fail("name", error)
+        cleaned["name"] = value
+
+    for field in TEXT_FIELDS:
+        if field in data:
+            value, error = _clean_optional_text(data[field], 255)
+            if error:
+                fail(field, error)
+            cleaned[field] = value
+
+    if cleaned.get("email"):
+        # Like Lago, several addresses may be given, separated by commas.
+        for address in cleaned["email"].split(","):
+            try:
+                _email_validator(address.strip())
+            except DjangoValidationError:
+                fail("email", "invalid_email_format")
+                break
+
+    if "timezone" in data:
+        value, error = _clean_optional_text(data["timezone"], 64)
+        if error or (value is not None and not is_timezone(value)):
+            fail("timezone", "invalid_timezone")
+        cleaned["timezone"] = value
+
+    if "currency" in data:
+        value, error = _clean_optional_text(data["currency"], 3)
+        if error or (value is not None and not is_currency(value)):
+            fail("currency", "value_is_invalid")
+        cleaned["currency"] = value
+
+    if "country" in data:
+        value, error = _clean_optional_text(data["country"], 2)
+        value = value.upper() if value else value
+        if error or (value is not None and value not in countries):
+            fail("country", "not_a_valid_country_code")
+        cleaned["country"] = value
+
+    if "payment_provider" in data:
+        value, error = _clean_optional_text(data["payment_provider"], 20)
+        if error or (value is not None and value not in PaymentProvider.values):
+            fail("payment_provider", "value_is_invalid")
+        cleaned["payment_provider"] = value
+
+    if "invoice_grace_period" in data:
+        value = data["invoice_grace_period"]
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int)):
+            fail("invoice_grace_period", "value_is_invalid")
+        elif value is not None and not 0 <= value <= MAX_GRACE_PERIOD_DAYS:
+            fail("invoice_grace_period", "value_is_out_of_range")
+        cleaned["invoice_grace_period"] = value
+
+    return cleaned, errors
+
+
+def _clean_metadata(rows: Any) -> tuple[list[dict[str, Any]], list[str]]:
+    """Validate metadata rows: a list of {id?, key, value, display_in_invoice?}."""
+    if rows is None:
+        return [], []
+    if not isinstance(rows, list) or not all(isinstance(row, dict) for row in rows):
+        return [], ["value_is_invalid"]
+    codes: list[str] = []
+    cleaned: list[dict[str, Any]] = []
+    for row in rows:
+        key, value = row.get("key"), row.get("value")
+        display = row.get("display_in_invoice", False)
+        if not isinstance(key, str) or not key.strip() or not isinstance(value, str) or value == "":
+            codes.append("value_is_mandatory")
+            continue
+        if len(key) > METADATA_KEY_MAX_LENGTH or len(value) > METADATA_VALUE_MAX_LENGTH:
+            codes.append("value_is_too_long")
+            continue
+        if display is None:
+            display = False
+        if not isinstance(display, bool):
+            codes.append("value_is_invalid")
+            continue
+        cleaned.append({"id": row.get("id"), "key": key, "value": value, "display_in_invoice": display})
+    keys = [row["key"] for row in cleaned]
+    if len(keys) != len(set(keys)):
+        codes.append("duplicated_key")
+    if len(rows) > METADATA_MAX_ROWS:
+        codes.append("invalid_count")
+    return cleaned, sorted(set(codes), key=codes.index)
+
+
+def _validate(data: dict[str, Any]) -> tuple[dict[str, Any], list[dict[str, Any]] | None]:
+    fields, errors = _clean_fields(data)
+    metadata = None
+    if "metadata" in data:
+        metadata, metadata_errors = _clean_metadata(data["metadata"])
+        if metadata_errors:
+            errors["metadata"] = metadata_errors
+    if errors:
+        raise ValidationFailed(errors)
+    return fields, metadata
+
+
+def _replace_metadata(customer: Customer, rows: list[dict[str, Any]]) -> None:
+    """Make the customer's metadata exactly `rows`. Rows keep their id when matched by id or key."""
+    existing = list(customer.metadata.all())
+    by_id = {str(item.id): item for item in existing}
+    by_key = {item.key: item for item in existing}
+    wanted: list[CustomerMetadata] = []
+    for row in rows:
+        match = by_id.get(str(row["id"])) if row["id"] else None
+        match = match or by_key.get(row["key"])
+        item = CustomerMetadata(
+            customer=customer, key=row["key"], value=row["value"], display_in_invoice=row["display_in_invoice"]
+        )
+        if match is not None:
+            item.id, item.created_at = match.id, match.created_at
+        wanted.append(item)
+
+    def signature(items: Iterable[CustomerMetadata]) -> set[tuple]:
+        return {(str(i.id), i.key, i.value, i.display_in_invoice) for i in items}
+
+    if signature(existing) == signature(wanted):
+        return
+    # Delete then insert, so that swapped or renamed keys never collide on the unique constraint.
+    customer.metadata.all().delete()
+    CustomerMetadata.objects.bulk_create(wanted)
+    if hasattr(customer, "_prefetched_objects_cache"):
+        customer._prefetched_objects_cache.pop("metadata", None)
+
+
+def _locked(manager, customer: Customer) -> Customer:
+    """Reload the customer with its row locked (not its organization's) for the transaction."""
+    try:
+        return manager.select_for_update(of=("self",)).select_related("organization").get(pk=customer.pk)
+    except Customer.DoesNotExist:
+        raise NotFound("customer") from None
+
+
+def _live_customers(organization: Organization):
+    return Customer.live.filter(organization=organization)
+
+
+def _external_id_taken(organization: Organization, external_id: str, exclude: Customer | None = None) -> bool:
+    others = _live_customers(organization).filter(external_id=external_id)
+    if exclude is not None:
+        others = others.exclude(pk=exclude.pk)
+    return others.exists()
+
+
+@transaction.atomic
+def create_customer(*, organization: Organization, data: dict[str, Any]) -> Customer:
+    if "external_id" not in data:
+        data = {**data, "external_id": None}
+    fields, metadata = _validate(data)
+    if _external_id_taken(organization, fields["external_id"]):
+        raise ValidationFailed({"external_id": ["value_already_exist"]})
+    customer = Customer(organization=organization, **fields)
+    try:
+        with transaction.atomic():
+            customer.save(force_insert=True)
+    except IntegrityError:
+        # A concurrent request created the same external_id between the check and the insert.
+        raise ValidationFailed({"external_id": ["value_already_exist"]}) from None
+    if metadata:
+        _replace_metadata(customer, metadata)
+    return customer
+
+
+def _check_external_id_change(customer: Customer, new_external_id: str) -> None:
+    if new_external_id == customer.external_id:
+        return
+    if external_id_lock_reason(customer=customer):
+        raise ValidationFailed({"external_id": ["value_is_not_editable"]})
+    if _external_id_taken(customer.organization, new_external_id, exclude=customer):
+        raise ValidationFailed({"external_id": ["value_already_exist"]})
+
+
+def check_customer_update(*, customer: Customer, data: dict[str, Any]) -> None:
+    """Raise what `update_customer` would raise for `data`, without writing anything."""
+    fields, _ = _validate(data)
+    _check_external_id_change(customer, fields.get("external_id", customer.external_id))
+
+
+@transaction.atomic
+def update_customer(*, customer: Customer, data: dict[str, Any]) -> Customer:
+    """Write the fields present in `data` and only those; refuse a locked external_id change."""
+    fields, metadata = _validate(data)
+    customer = _locked(Customer.live, customer)
+    _check_external_id_change(customer, fields.get("external_id", customer.external_id))
+    changed = [field for field, value in fields.items() if getattr(customer, field) != value]
+    for field in changed:
+        setattr(customer, field, fields[field])
+    if changed:
+        customer.save(update_fields=[*changed, "updated_at"])
+    if metadata is not None:
+        _replace_metadata(customer, metadata)
+    return customer
+
+
+def upsert_customer(*, organization: Organization, data: dict[str, Any]) -> tuple[Customer, bool]:
+    """Create the customer, or update the live one with this external_id (Lago's POST /customers).
+
+    Two concurrent upserts of the same new external_id make one customer: the partial unique
+    constraint lets one insert win; the other request then updates the winner's row.
+    """
+    external_id = data.get("external_id")
+    if not isinstance(external_id, str) or not external_id.strip():
+        _validate(data)  # reports every error, external_id's included
+        raise ValidationFailed({"external_id": ["value_is_mandatory"]})
+    with transaction.atomic():
+        existing = _live_customers(organization).filter(external_id=external_id).values_list("pk", flat=True).first()
+        if existing is None:
+            try:
+                with transaction.atomic():
+                    return create_customer(organization=organization, data=data), True
+            except ValidationFailed as exc:
+                if exc.details != {"external_id": ["value_already_exist"]}:
+                    raise
+            existing = _live_customers(organization).filter(external_id=external_id).values_list("pk", flat=True).get()
+        customer = Customer(pk=existing)
+        return update_customer(customer=customer, data=data), False
+
+
+@transaction.atomic
+def delete_customer(*, customer: Customer) -> Customer:
+    """Soft-delete the customer. Its external_id is free again at once.
+
+    The cascade of the seed (terminate subscriptions, coupons, wallet; finalize drafts) comes with
+    the objects it acts on.
+    """
+    customer = _locked(Customer.objects, customer)
+    if customer.deleted_at is not None:
+        raise NotFound("customer")
+    customer.deleted_at = timezone.now()
+    customer.save(update_fields=["deleted_at", "updated_at"])
+    return customer

@@ -1,0 +1,99 @@
+import hashlib
+import secrets
+
+from django.db import IntegrityError, transaction
+from django.db.models import QuerySet
+from django.utils import timezone
+
+from billing.currencies import is_currency
+from billing.errors import ValidationFailed
+from billing.timezones import is_timezone
+from organizations.models import ApiKey, Organization, User
+
+API_KEY_BYTES = 32
+
+
+def hash_api_key(raw_key: str) -> str:
+    return hashlib.sha256(raw_key.encode("utf-8")).hexdigest()
+
+
+def create_api_key(
+    *, organization: Organization, raw_key: str | None = None, name: str = "Default"
+) -> tuple[ApiKey, str]:
+    """Store a new key for the organization; return it with the raw secret, which is never stored."""
+    raw_key = raw_key or secrets.token_urlsafe(API_KEY_BYTES)
+    if len(raw_key) < 16:
+        raise ValidationFailed({"api_key": ["value_is_too_short"]})
+    key_hash = hash_api_key(raw_key)
+    existing = ApiKey.objects.filter(key_hash=key_hash).first()
+    if existing is not None:
+        if existing.organization_id != organization.pk:
+            raise ValidationFailed({"api_key": ["value_already_exist"]})
+        return existing, raw_key
+    api_key = ApiKey.objects.create(organization=organization, name=name, prefix=raw_key[:8], key_hash=key_hash)
+    return api_key, raw_key
+
+
+def revoke_api_keys(*, api_keys: QuerySet[ApiKey]) -> int:
+    """Revoke the keys that are still active; return how many were revoked."""
+    return api_keys.filter(revoked_at__isnull=True).update(revoked_at=timezone.now())
+
+
+def organization_for_api_key(raw_key: str) -> Organization | None:
+    api_key = (
+        ApiKey.objects.select_related("organization")
+        .filter(key_hash=hash_api_key(raw_key), revoked_at__isnull=True)
+        .first()
+    )
+    return api_key.organization if api_key else None
+
+
+@transaction.atomic
+def create_organization(
+    *,
+    name: str,
+    default_currency: str = "USD",
+    default_timezone: str = "UTC",
+    invoice_grace_period_days: int = 0,
+) -> tuple[Organization, bool]:
+    """Create the organization, or return the one that already has this name."""
+    name = name.strip()
+    errors: dict[str, list[str]] = {}
+    if not name:
+        errors["name"] = ["value_is_mandatory"]
+    if not is_currency(default_currency):
+        errors["default_currency"] = ["value_is_invalid"]
+    if not is_timezone(default_timezone):
+        errors["default_timezone"] = ["invalid_timezone"]
+    if invoice_grace_period_days < 0:
+        errors["invoice_grace_period_days"] = ["value_is_out_of_range"]
+    if errors:
+        raise ValidationFailed(errors)
+    try:
+        with transaction.atomic():
+            organization, created = Organization.objects.get_or_create(
+                name=name,
+                defaults={
+                    "default_currency": default_currency,
+                    "default_timezone": default_timezone,
+                    "invoice_grace_period_days": invoice_grace_period_days,
+                },
+            )
+    except IntegrityError:
+        organization, created = Organization.objects.get(name=name), False
+    return organization, created
+
+
+def create_staff_user(*, organization: Organization, email: str, password: str) -> tuple[User, bool]:
+    """Create a member of the organization, or reset the password of the existing one."""
+    email = email.strip().lower()
+    user = User.objects.filter(email__iexact=email).first()
+    if user is not None and user.organization_id not in (None, organization.pk):
+        raise ValidationFailed({"staff_email": ["value_already_exist"]})
+    created = user is None
+    if created:
+        user = User(email=email)
+    user.organization = organization
+    user.set_password(password)
+    user.save()
+    return user, created

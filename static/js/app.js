@@ -1,0 +1,36 @@
+// Metadata rows: add and remove without a page reload (Django formset conventions).
+document.addEventListener("click", (event) => {
+  const add = event.target.closest("[data-add-row]");
+  if (add) {
+    const container = document.getElementById(add.dataset.addRow);
+    const prefix = container.dataset.formsetPrefix;
+    const total = document.getElementById(`id_${prefix}-TOTAL_FORMS`);
+    const visible = container.querySelectorAll("[data-row]:not([hidden])").length;
+    if (visible >= Number(container.dataset.maxRows)) {
+      add.setCustomValidity?.("");
+      alert(`At most ${container.dataset.maxRows} metadata rows.`);
+      return;
+    }
+    const index = Number(total.value);
+    const template = document.getElementById("metadata-row-template").innerHTML.replaceAll("__prefix__", index);
+    container.insertAdjacentHTML("beforeend", template);
+    total.value = index + 1;
+    container.lastElementChild.querySelector("input[type=text]")?.focus();
+    return;
+  }
+  const remove = event.target.closest("[data-remove-row]");
+  if (remove) {
+    const row = remove.closest("[data-row]");
+    const deleteBox = row.querySelector("input[name$='-DELETE']");
+    if (deleteBox) deleteBox.checked = true;
+    row.querySelectorAll("input[required]").forEach((input) => input.removeAttribute("required"));
+    row.hidden = true;
+  }
+});
+
+// Close the Actions dropdown when clicking elsewhere.
+document.addEventListener("click", (event) => {
+  document.querySelectorAll("details.dropdown[open]").forEach((menu) => {
+    if (!menu.contains(event.target)) menu.removeAttribute("open");
+  });
+});

@@ -16,6 +16,11 @@ export CELERY_BROKER_URL="$REDIS_URL"
 export SECRET_KEY="test-secret-key-not-for-production"
 export DEBUG=false
 
+# The database the tests connect to first (pytest-django then creates test_billing).
+psql -h 127.0.0.1 -U postgres -tAc "SELECT 1 FROM pg_database WHERE datname = 'billing'" | grep -q 1 \
+  || createdb -h 127.0.0.1 -U postgres billing
+
 .venv/bin/ruff check .
+.venv/bin/python manage.py collectstatic --noinput -v0
 .venv/bin/python manage.py makemigrations --check --dry-run >/dev/null
 .venv/bin/python -m pytest "$@"

@@ -96,6 +96,9 @@ DATABASES = {
         conn_health_checks=True,
     )
 }
+# Lets parallel test runs on one server use separate test databases.
+if os.environ.get("TEST_DATABASE_NAME"):
+    DATABASES["default"]["TEST"] = {"NAME": os.environ["TEST_DATABASE_NAME"]}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_USER_MODEL = "organizations.User"

@@ -254,7 +254,14 @@ def _external_id_taken(organization: Organization, external_id: str, exclude: Cu
 def create_customer(*, organization: Organization, data: dict[str, Any]) -> Customer:
     if "external_id" not in data:
         data = {**data, "external_id": None}
-    fields, metadata = _validate(data)
+    try:
+        fields, metadata = _validate(data)
+    except ValidationFailed as exc:
+        # Report a duplicate id together with the other errors, not one round-trip later.
+        external_id = data.get("external_id")
+        if "external_id" not in exc.details and _external_id_taken(organization, external_id):
+            exc.details["external_id"] = ["value_already_exist"]
+        raise
     if _external_id_taken(organization, fields["external_id"]):
         raise ValidationFailed({"external_id": ["value_already_exist"]})
     customer = Customer(organization=organization, **fields)

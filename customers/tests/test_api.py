@@ -1,0 +1,325 @@
+"""Lago's v1 customer endpoints: shapes, errors, tenancy, encoded ids, query counts."""
+
+from datetime import timedelta
+from urllib.parse import quote
+
+import pytest
+from django.utils import timezone
+
+from customers import services
+from customers.models import Customer
+from customers.tests.factories import CustomerFactory, CustomerMetadataFactory
+
+ENDPOINTS = [
+    ("get", "/api/v1/customers"),
+    ("post", "/api/v1/customers"),
+    ("get", "/api/v1/customers/c1"),
+    ("put", "/api/v1/customers/c1"),
+    ("delete", "/api/v1/customers/c1"),
+]
+
+
+def url(external_id: str) -> str:
+    return "/api/v1/customers/" + quote(external_id, safe="")
+
+
+def body(**fields) -> dict:
+    return {"customer": fields}
+
+
+def test_create_returns_lago_shape(api):
+    response = api.post(
+        "/api/v1/customers",
+        body(
+            external_id="c1",
+            name="Acme",
+            currency="EUR",
+            timezone="Europe/Paris",
+            country="fr",
+            email="billing@acme.test",
+            billing_configuration={
+                "invoice_grace_period": 3,
+                "payment_provider": "stripe",
+                "provider_customer_id": "cus_1",
+            },
+            metadata=[{"key": "crm", "value": "42", "display_in_invoice": True}],
+        ),
+    )
+    assert response.status_code == 200, response.content
+    customer = response.json()["customer"]
+    for field in ("lago_id", "external_id", "created_at", "updated_at", "applicable_timezone"):
+        assert customer[field]
+    assert customer["created_at"].endswith("Z") and len(customer["created_at"]) == 20
+    assert customer["country"] == "FR"
+    assert customer["applicable_timezone"] == "Europe/Paris"
+    assert customer["billing_configuration"] == {
+        "invoice_grace_period": 3,
+        "payment_provider": "stripe",
+        "provider_customer_id": "cus_1",
+    }
+    [metadata] = customer["metadata"]
+    assert metadata["key"] == "crm" and metadata["display_in_invoice"] is True and metadata["lago_id"]
+    assert customer["taxes"] == []
+
+
+def test_applicable_timezone_falls_back_to_the_organization(api, organization):
+    organization.default_timezone = "Asia/Tokyo"
+    organization.save()
+    customer = api.post("/api/v1/customers", body(external_id="c1")).json()["customer"]
+    assert customer["timezone"] is None and customer["applicable_timezone"] == "Asia/Tokyo"
+
+
+def test_upsert_updates_and_keeps_omitted_fields_at_every_level(api):
+    api.post(
+        "/api/v1/customers",
+        body(
+            external_id="c1",
+            name="Acme",
+            email="a@acme.test",
+            billing_configuration={"payment_provider": "adyen", "invoice_grace_period": 2},
+            metadata=[{"key": "crm", "value": "42"}],
+        ),
+    )
+    response = api.post(
+        "/api/v1/customers", body(external_id="c1", city="Lyon", billing_configuration={"invoice_grace_period": 5})
+    )
+    customer = response.json()["customer"]
+    assert (customer["name"], customer["email"], customer["city"]) == ("Acme", "a@acme.test", "Lyon")
+    assert customer["billing_configuration"]["payment_provider"] == "adyen"
+    assert customer["billing_configuration"]["invoice_grace_period"] == 5
+    assert [m["key"] for m in customer["metadata"]] == ["crm"]
+    assert Customer.objects.count() == 1
+
+
+def test_explicit_null_clears(api):
+    api.post("/api/v1/customers", body(external_id="c1", email="a@acme.test", metadata=[{"key": "k", "value": "v"}]))
+    customer = api.post("/api/v1/customers", body(external_id="c1", email=None, metadata=[])).json()["customer"]
+    assert customer["email"] is None and customer["metadata"] == []
+
+
+@pytest.mark.parametrize(
+    ("fields", "details"),
+    [
+        ({"name": "No id"}, {"external_id": ["value_is_mandatory"]}),
+        ({"external_id": ""}, {"external_id": ["value_is_mandatory"]}),
+        ({"external_id": None}, {"external_id": ["value_is_mandatory"]}),
+        ({"external_id": "c1", "timezone": "Nowhere/City"}, {"timezone": ["invalid_timezone"]}),
+        ({"external_id": "c1", "country": "XX"}, {"country": ["not_a_valid_country_code"]}),
+        ({"external_id": "c1", "currency": "ABC"}, {"currency": ["value_is_invalid"]}),
+        (
+            {"external_id": "c1", "metadata": [{"key": "a", "value": "1"}, {"key": "a", "value": "2"}]},
+            {"metadata": ["duplicated_key"]},
+        ),
+        ({"external_id": "c1", "metadata": "nope"}, {"metadata": ["value_is_invalid"]}),
+        (
+            {"external_id": "c1", "billing_configuration": {"invoice_grace_period": "x"}},
+            {"invoice_grace_period": ["value_is_invalid"]},
+        ),
+        ({"external_id": "c1", "nickname": "Ace"}, {"nickname": ["unknown_field"]}),
+        ({"external_id": "c1", "billing_configuration": {"sync": True}}, {"sync": ["unknown_field"]}),
+    ],
+)
+def test_validation_errors_in_lago_shape_and_nothing_saved(api, fields, details):
+    response = api.post("/api/v1/customers", {"customer": fields})
+    assert response.status_code == 422
+    assert response.json() == {
+        "status": 422,
+        "error": "Unprocessable Entity",
+        "code": "validation_errors",
+        "error_details": details,
+    }
+    assert not Customer.objects.exists()
+
+
+@pytest.mark.parametrize("payload", [{}, {"customer": {}}, {"customer": "c1"}, [], {"client": {"external_id": "c1"}}])
+def test_missing_root_key_is_a_400(api, payload):
+    response = api.post("/api/v1/customers", payload)
+    assert response.status_code == 400
+    assert response.json() == {
+        "status": 400,
+        "error": "BadRequest: param is missing or the value is empty or invalid: customer",
+    }
+
+
+def test_malformed_json_is_a_400(api):
+    response = api.client.post(
+        "/api/v1/customers", data="{not json", content_type="application/json", headers=api.headers
+    )
+    assert response.status_code == 400
+    assert response.json()["status"] == 400
+
+
+def test_get_unknown_is_a_404(api):
+    response = api.get("/api/v1/customers/nobody")
+    assert response.status_code == 404
+    assert response.json() == {"status": 404, "error": "Not Found", "code": "customer_not_found"}
+
+
+@pytest.mark.parametrize("method,path", ENDPOINTS)
+@pytest.mark.parametrize("header", [None, "Bearer wrong-key", "Bearer", "Token a b"])
+def test_every_endpoint_needs_a_valid_key(client, organization, method, path, header):
+    CustomerFactory(organization=organization, external_id="c1")
+    headers = {"Authorization": header} if header else {}
+    kwargs = {} if method == "get" else {"data": "{}", "content_type": "application/json"}
+    response = getattr(client, method)(path, headers=headers, **kwargs)
+    assert response.status_code == 401
+    assert response.json() == {"status": 401, "error": "Unauthorized"}
+    assert Customer.live.filter(external_id="c1").exists()
+
+
+def test_revoked_key_is_refused(api, organization):
+    organization.api_keys.update(revoked_at=timezone.now())
+    assert api.get("/api/v1/customers").status_code == 401
+
+
+@pytest.mark.parametrize("method", ["get", "put", "delete"])
+def test_another_organizations_customer_is_a_404(api, other_organization, method):
+    theirs = CustomerFactory(organization=other_organization, external_id="theirs", name="Theirs")
+    response = getattr(api, method)(url("theirs"), *([body(name="Mine now")] if method == "put" else []))
+    assert response.status_code == 404
+    assert response.json()["code"] == "customer_not_found"
+    theirs.refresh_from_db()
+    assert theirs.name == "Theirs" and theirs.deleted_at is None
+
+
+def test_list_and_upsert_never_touch_another_organization(api, other_organization):
+    CustomerFactory(organization=other_organization, external_id="shared", name="Theirs")
+    api.post("/api/v1/customers", body(external_id="shared", name="Mine"))
+    listed = api.get("/api/v1/customers").json()["customers"]
+    assert [c["name"] for c in listed] == ["Mine"]
+    assert Customer.objects.get(organization=other_organization).name == "Theirs"
+
+
+@pytest.mark.parametrize("external_id", ["a/b", "with space", "ünïcødé-客户", "colon:id", "hash#id", "what?id", "100%"])
+def test_percent_encoded_external_ids_work_everywhere(api, external_id):
+    created = api.post("/api/v1/customers", body(external_id=external_id, name="Odd"))
+    assert created.json()["customer"]["external_id"] == external_id
+    found = api.get(url(external_id))
+    assert found.status_code == 200 and found.json()["customer"]["external_id"] == external_id
+    updated = api.put(url(external_id), body(name="Renamed"))
+    assert updated.status_code == 200 and updated.json()["customer"]["name"] == "Renamed"
+    deleted = api.delete(url(external_id))
+    assert deleted.status_code == 200 and deleted.json()["customer"]["external_id"] == external_id
+    assert api.get(url(external_id)).status_code == 404
+
+
+def test_put_renames_while_free(api):
+    api.post("/api/v1/customers", body(external_id="old"))
+    response = api.put(url("old"), body(external_id="new", name="Renamed"))
+    assert response.status_code == 200
+    assert response.json()["customer"]["external_id"] == "new"
+    assert api.get(url("old")).status_code == 404
+
+
+def test_rule_put_refuses_a_locked_external_id(api, organization, monkeypatch):
+    # Any metadata row stands in for an assigned object until subscriptions exist (see test_services).
+    monkeypatch.setattr(services, "LOCKING_RELATIONS", (("metadata", "a subscription"),))
+    customer = CustomerFactory(organization=organization, external_id="locked", name="Before")
+    CustomerMetadataFactory(customer=customer)
+    response = api.put(url("locked"), body(external_id="renamed", name="After"))
+    assert response.status_code == 422
+    assert response.json()["error_details"] == {"external_id": ["value_is_not_editable"]}
+    customer.refresh_from_db()
+    assert (customer.external_id, customer.name) == ("locked", "Before")
+
+
+def test_put_to_a_taken_external_id_is_refused(api, organization):
+    CustomerFactory(organization=organization, external_id="taken")
+    api.post("/api/v1/customers", body(external_id="mine"))
+    response = api.put(url("mine"), body(external_id="taken"))
+    assert response.status_code == 422
+    assert response.json()["error_details"] == {"external_id": ["value_already_exist"]}
+
+
+def test_delete_returns_the_customer_then_it_is_gone(api):
+    created = api.post("/api/v1/customers", body(external_id="c1", name="Acme")).json()["customer"]
+    response = api.delete(url("c1"))
+    assert response.status_code == 200
+    assert response.json()["customer"]["lago_id"] == created["lago_id"]
+    assert api.get(url("c1")).status_code == 404
+    assert api.delete(url("c1")).status_code == 404
+    assert Customer.objects.get(pk=created["lago_id"]).deleted_at is not None
+
+
+def test_external_id_is_reused_after_deletion_with_a_new_lago_id(api):
+    first = api.post("/api/v1/customers", body(external_id="c1")).json()["customer"]["lago_id"]
+    api.delete(url("c1"))
+    second = api.post("/api/v1/customers", body(external_id="c1")).json()["customer"]["lago_id"]
+    assert first != second
+    assert [c["lago_id"] for c in api.get("/api/v1/customers").json()["customers"]] == [second]
+
+
+def test_list_is_newest_first_with_lago_meta(api, organization):
+    now = timezone.now()
+    for index in range(5):
+        CustomerFactory(organization=organization, external_id=f"c{index}", created_at=now - timedelta(minutes=index))
+    response = api.get("/api/v1/customers", page=2, per_page=2)
+    assert response.status_code == 200
+    data = response.json()
+    assert [c["external_id"] for c in data["customers"]] == ["c2", "c3"]
+    assert data["meta"] == {"current_page": 2, "next_page": 3, "prev_page": 1, "total_pages": 3, "total_count": 5}
+
+
+def test_list_defaults_to_100_per_page(api, organization):
+    CustomerFactory.create_batch(101, organization=organization)
+    data = api.get("/api/v1/customers").json()
+    assert len(data["customers"]) == 100 and data["meta"]["total_pages"] == 2
+
+
+def test_empty_list_meta_follows_lago(api):
+    data = api.get("/api/v1/customers").json()
+    assert data == {
+        "customers": [],
+        "meta": {"current_page": 0, "next_page": None, "prev_page": None, "total_pages": 0, "total_count": 0},
+    }
+
+
+def test_list_search_term(api, organization):
+    CustomerFactory(organization=organization, external_id="acme-1", name="Acme", email="x@one.test")
+    CustomerFactory(organization=organization, external_id="globex", name="Globex", email="billing@acme.test")
+    CustomerFactory(organization=organization, external_id="initech", name="Initech", email="x@two.test")
+    found = api.get("/api/v1/customers", search_term="ACME").json()["customers"]
+    assert sorted(c["external_id"] for c in found) == ["acme-1", "globex"]
+
+
+@pytest.mark.parametrize("params", [{"page": "abc"}, {"page": 0}, {"per_page": -1}, {"per_page": 100000}])
+def test_bad_pagination_is_a_422(api, params):
+    response = api.get("/api/v1/customers", **params)
+    assert response.status_code == 422
+    assert response.json()["code"] == "validation_errors"
+
+
+def test_list_costs_a_fixed_number_of_queries(api, organization, django_assert_num_queries):
+    def seed(count):
+        for customer in CustomerFactory.create_batch(count, organization=organization):
+            CustomerMetadataFactory.create_batch(2, customer=customer)
+
+    seed(3)
+    # api key + count + customers + metadata prefetch
+    with django_assert_num_queries(4):
+        assert len(api.get("/api/v1/customers").json()["customers"]) == 3
+    seed(40)
+    with django_assert_num_queries(4):
+        assert len(api.get("/api/v1/customers").json()["customers"]) == 43
+
+
+def test_no_trailing_slash_redirects(api):
+    for path in ("/api/v1/customers/", "/api/v1/nothing-here", "/api/v1/"):
+        response = api.get(path)
+        assert response.status_code == 404, path
+        assert response.json() == {"status": 404, "error": "Not Found", "code": "resource_not_found"}
+
+
+def test_wrong_method_is_json(api):
+    response = api.client.patch("/api/v1/customers", data="{}", content_type="application/json", headers=api.headers)
+    assert response.status_code == 405
+    assert response.json()["status"] == 405
+
+
+def test_openapi_schema_and_docs_are_served(client):
+    schema = client.get("/api/schema", {"format": "json"})
+    assert schema.status_code == 200
+    paths = schema.json()["paths"]
+    assert {"/api/v1/customers", "/api/v1/customers/{external_id}"} <= set(paths)
+    docs = client.get("/api/docs")
+    assert docs.status_code == 200 and b"redoc" in docs.content.lower()

@@ -171,8 +171,11 @@ def _clean_metadata(rows: Any) -> tuple[list[dict[str, Any]], list[str]]:
     for row in rows:
         key, value = row.get("key"), row.get("value")
         display = row.get("display_in_invoice", False)
-        if not isinstance(key, str) or not key.strip() or not isinstance(value, str) or value == "":
+        if key in (None, "") or value in (None, ""):
             codes.append("value_is_mandatory")
+            continue
+        if not isinstance(key, str) or not key.strip() or not isinstance(value, str):
+            codes.append("value_is_invalid")
             continue
         if len(key) > METADATA_KEY_MAX_LENGTH or len(value) > METADATA_VALUE_MAX_LENGTH:
             codes.append("value_is_too_long")

@@ -1,9 +1,11 @@
 """Staff pages for customers: full pages on normal requests, fragments on HTMX requests."""
 
+from django.contrib import messages
 from django.core.paginator import Paginator
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods
+from django_countries import countries
 from django_htmx.http import HttpResponseClientRedirect
 
 from billing.errors import ValidationFailed
@@ -45,6 +47,7 @@ def _form_page(request, *, customer=None):
     form = CustomerForm(request.POST or None, initial=initial, lock_reason=lock_reason)
     formset = MetadataFormSet(request.POST or None, initial=metadata_initial, prefix="metadata")
     metadata_errors: list[str] = []
+    creating = customer is None
     if request.method == "POST" and form.is_valid() and formset.is_valid():
         data = {**form.service_data(), "metadata": metadata_rows(formset)}
         try:
@@ -55,6 +58,7 @@ def _form_page(request, *, customer=None):
         except ValidationFailed as exc:
             metadata_errors = add_domain_errors(form, exc.details)
         else:
+            messages.success(request, "Customer created." if creating else "Customer saved.")
             url = reverse("customers:detail", args=[customer.pk])
             return HttpResponseClientRedirect(url) if request.htmx else redirect(url)
     context = {"form": form, "formset": formset, "metadata_errors": metadata_errors, "customer": customer}
@@ -79,7 +83,13 @@ def customer_detail(request, customer_id, tab="overview"):
     customer = get_customer(organization=request.organization, customer_id=customer_id)
     if tab not in dict(TABS):
         tab = "overview"
-    context = {"customer": customer, "tabs": TABS, "tab": tab}
+    context = {
+        "customer": customer,
+        "tabs": TABS,
+        "tab": tab,
+        "country_name": countries.name(customer.country) if customer.country else "",
+        "emails": [address.strip() for address in (customer.email or "").split(",")],
+    }
     if request.htmx and request.htmx.target == "tab-panel":
         return render(request, "customers/detail.html#tab-panel", context)
     return render(request, "customers/detail.html", context)

@@ -6,16 +6,13 @@ document.addEventListener("click", (event) => {
     const prefix = container.dataset.formsetPrefix;
     const total = document.getElementById(`id_${prefix}-TOTAL_FORMS`);
     const visible = container.querySelectorAll("[data-row]:not([hidden])").length;
-    if (visible >= Number(container.dataset.maxRows)) {
-      add.setCustomValidity?.("");
-      alert(`At most ${container.dataset.maxRows} metadata rows.`);
-      return;
-    }
+    if (visible >= Number(container.dataset.maxRows)) return;
     const index = Number(total.value);
     const template = document.getElementById("metadata-row-template").innerHTML.replaceAll("__prefix__", index);
     container.insertAdjacentHTML("beforeend", template);
     total.value = index + 1;
     container.lastElementChild.querySelector("input[type=text]")?.focus();
+    syncAddButton(add);
     return;
   }
   const remove = event.target.closest("[data-remove-row]");
@@ -25,7 +22,23 @@ document.addEventListener("click", (event) => {
     if (deleteBox) deleteBox.checked = true;
     row.querySelectorAll("input[required]").forEach((input) => input.removeAttribute("required"));
     row.hidden = true;
+    document.querySelectorAll("[data-add-row]").forEach(syncAddButton);
   }
+});
+
+// Disable "Add metadata" at the row limit, and say why.
+function syncAddButton(button) {
+  const container = document.getElementById(button.dataset.addRow);
+  const visible = container.querySelectorAll("[data-row]:not([hidden])").length;
+  const full = visible >= Number(container.dataset.maxRows);
+  button.disabled = full;
+  button.title = full ? `At most ${container.dataset.maxRows} rows` : "";
+}
+document.addEventListener("DOMContentLoaded", () => {
+  document.querySelectorAll("[data-add-row]").forEach(syncAddButton);
+  // After a failed submit, bring the first field in error into view.
+  document.querySelector("[aria-invalid=true], .field-error")?.scrollIntoView({ block: "center" });
+  document.querySelector("[aria-invalid=true]")?.focus();
 });
 
 // Close the Actions dropdown when clicking elsewhere.

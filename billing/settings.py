@@ -55,6 +55,7 @@ INSTALLED_APPS = [
     "django_countries",
     "organizations",
     "customers",
+    "plans",
 ]
 
 MIDDLEWARE = [

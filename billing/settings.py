@@ -56,6 +56,8 @@ INSTALLED_APPS = [
     "organizations",
     "customers",
     "plans",
+    "events",
+    "invoicing",
 ]
 
 MIDDLEWARE = [
@@ -159,10 +161,6 @@ SPECTACULAR_SETTINGS = {
     "COMPONENT_SPLIT_REQUEST": True,
     "SCHEMA_PATH_PREFIX": r"/api/v1",
     "REDOC_DIST": "SIDECAR",
-    "APPEND_COMPONENTS": {
-        "securitySchemes": {"ApiKey": {"type": "http", "scheme": "bearer"}},
-    },
-    "SECURITY": [{"ApiKey": []}],
 }
 
 # Celery: Redis as the broker in production. Without a broker the tasks run in-process, which is

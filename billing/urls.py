@@ -6,13 +6,33 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView
 
 from billing.api.errors import unknown_api_route
 from customers.api import CustomerApi, CustomersApi
+from events.api import EventApi, EventsApi, EventsBatchApi
+from invoicing.api import CurrentUsageApi
+from plans.api import (
+    BillableMetricApi,
+    BillableMetricsApi,
+    PlanApi,
+    PlansApi,
+    SubscriptionApi,
+    SubscriptionsApi,
+)
 
 # No trailing slashes, as Lago's clients call them. External ids may hold "/" once decoded, so the
 # detail route takes the rest of the path; sub-resource routes must come before it.
 api_v1 = [
     path("customers", CustomersApi.as_view()),
-    re_path(r"^customers/(?P<external_id>.+)$", CustomerApi.as_view()),
-    re_path(r"^.*$", unknown_api_route),
+    re_path(r"^customers/(?P<external_id>[\s\S]+)/current_usage$", CurrentUsageApi.as_view()),
+    re_path(r"^customers/(?P<external_id>[\s\S]+)$", CustomerApi.as_view()),
+    path("billable_metrics", BillableMetricsApi.as_view()),
+    re_path(r"^billable_metrics/(?P<code>[\s\S]+)$", BillableMetricApi.as_view()),
+    path("plans", PlansApi.as_view()),
+    re_path(r"^plans/(?P<code>[\s\S]+)$", PlanApi.as_view()),
+    path("subscriptions", SubscriptionsApi.as_view()),
+    re_path(r"^subscriptions/(?P<external_id>[\s\S]+)$", SubscriptionApi.as_view()),
+    path("events", EventsApi.as_view()),
+    path("events/batch", EventsBatchApi.as_view()),
+    re_path(r"^events/(?P<transaction_id>[\s\S]+)$", EventApi.as_view()),
+    re_path(r"^[\s\S]*$", unknown_api_route),
 ]
 
 urlpatterns = [

@@ -180,6 +180,8 @@ class CustomersApi(LagoApiView):
 
 
 class CustomerApi(LagoApiView):
+    resource = "customer"
+
     @extend_schema(operation_id="get_customer", responses={200: CustomerEnvelope, **errors(401, 404)})
     def get(self, request, external_id: str):
         return _customer_response(get_customer_by_external_id(organization=self.organization, external_id=external_id))

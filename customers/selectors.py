@@ -16,7 +16,8 @@ def _with_metadata(queryset: QuerySet[Customer]) -> QuerySet[Customer]:
 def list_customers(*, organization: Organization, search: str = "") -> QuerySet[Customer]:
     """Live customers, newest first, optionally matching `search` in name, external id or email."""
     queryset = Customer.live.filter(organization=organization)
-    search = search.strip()
+    # PostgreSQL text cannot hold NUL; no stored value contains one, so it can only narrow nothing.
+    search = search.replace("\x00", "").strip()
     if search:
         queryset = queryset.filter(
             Q(name__icontains=search)
@@ -28,6 +29,8 @@ def list_customers(*, organization: Organization, search: str = "") -> QuerySet[
 
 
 def get_customer_by_external_id(*, organization: Organization, external_id: str) -> Customer:
+    if "\x00" in external_id:
+        raise NotFound("customer")  # PostgreSQL text cannot hold NUL, so no customer has this id
     customer = _with_metadata(Customer.live.filter(organization=organization, external_id=external_id)).first()
     if customer is None:
         raise NotFound("customer")

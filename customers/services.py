@@ -47,7 +47,7 @@ MAX_GRACE_PERIOD_DAYS = 365
 # Objects whose assignment locks the external_id (the seed: plan, coupon, add-on, wallet and
 # credits), as (related name on Customer, how the staff UI names it). Each issue that adds one of
 # these objects adds its relation here.
-LOCKING_RELATIONS: tuple[tuple[str, str], ...] = ()
+LOCKING_RELATIONS: tuple[tuple[str, str], ...] = (("subscriptions", "a subscription"),)
 
 _email_validator = EmailValidator()
 
@@ -72,7 +72,7 @@ def _clean_optional_text(value: Any, max_length: int) -> tuple[str | None, str |
     """Return (cleaned value, error code)."""
     if value is None:
         return None, None
-    if not isinstance(value, str):
+    if not isinstance(value, str) or "\x00" in value:
         return None, "value_is_invalid"
     if value == "":
         return None, None
@@ -97,6 +97,8 @@ def _clean_fields(data: dict[str, Any]) -> tuple[dict[str, Any], dict[str, list[
         external_id = data["external_id"]
         if not isinstance(external_id, str) or not external_id.strip():
             fail("external_id", "value_is_mandatory")
+        elif "\x00" in external_id:
+            fail("external_id", "value_is_invalid")
         elif len(external_id) > EXTERNAL_ID_MAX_LENGTH:
             fail("external_id", "value_is_too_long")
         else:
@@ -174,7 +176,7 @@ def _clean_metadata(rows: Any) -> tuple[list[dict[str, Any]], list[str]]:
         if key in (None, "") or value in (None, ""):
             codes.append("value_is_mandatory")
             continue
-        if not isinstance(key, str) or not key.strip() or not isinstance(value, str):
+        if not isinstance(key, str) or not key.strip() or not isinstance(value, str) or "\x00" in key + value:
             codes.append("value_is_invalid")
             continue
         if len(key) > METADATA_KEY_MAX_LENGTH or len(value) > METADATA_VALUE_MAX_LENGTH:

@@ -1,5 +1,6 @@
 """Serializers that only document shared API shapes (errors, pagination) in the OpenAPI schema."""
 
+from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse
 from rest_framework import serializers
 
@@ -38,3 +39,13 @@ PAGINATION_PARAMETERS = [
 
 def errors(*codes: int) -> dict:
     return {code: ERROR_RESPONSES[code] for code in codes}
+
+
+class ApiKeyAuthenticationScheme(OpenApiAuthenticationExtension):
+    """Tells drf-spectacular how our API key authentication looks in the schema."""
+
+    target_class = "billing.api.auth.ApiKeyAuthentication"
+    name = "ApiKey"
+
+    def get_security_definition(self, auto_schema):
+        return {"type": "http", "scheme": "bearer"}

@@ -1,0 +1,121 @@
+"""Lago's event endpoints (reference/lago-api.md §2.5). The hot path: plain dicts, no serializers."""
+
+from drf_spectacular.utils import extend_schema, inline_serializer
+from rest_framework import serializers
+from rest_framework.response import Response
+
+from billing.api.errors import MissingRootKey
+from billing.api.fields import DATETIME_FORMAT, iso_ms
+from billing.api.schema import errors
+from billing.api.views import LagoApiView
+from billing.errors import NotFound
+from events.models import Event
+from events.services import ingest_events
+
+
+def event_payload(*, event_id, transaction_id, subscription, code, timestamp, properties, created_at) -> dict:
+    return {
+        "lago_id": str(event_id),
+        "transaction_id": transaction_id,
+        "lago_customer_id": str(subscription.customer_id),
+        "code": code,
+        "timestamp": iso_ms(timestamp),
+        "precise_total_amount_cents": None,
+        "properties": properties,
+        "lago_subscription_id": str(subscription.pk),
+        "external_subscription_id": subscription.external_id,
+        "created_at": created_at.strftime(DATETIME_FORMAT),
+    }
+
+
+class EventInput(serializers.Serializer):
+    """Documentation only: the view validates events by hand, off the serializer path."""
+
+    transaction_id = serializers.CharField()
+    external_subscription_id = serializers.CharField()
+    code = serializers.CharField()
+    timestamp = serializers.CharField(required=False, allow_null=True, help_text="Unix seconds (int, float or string)")
+    properties = serializers.DictField(required=False, allow_null=True)
+
+
+class EventOutput(serializers.Serializer):
+    lago_id = serializers.CharField()
+    transaction_id = serializers.CharField()
+    lago_customer_id = serializers.CharField()
+    code = serializers.CharField()
+    timestamp = serializers.CharField()
+    properties = serializers.DictField()
+    lago_subscription_id = serializers.CharField()
+    external_subscription_id = serializers.CharField()
+    created_at = serializers.CharField()
+
+
+def _accepted_payload(event) -> dict:
+    return event_payload(
+        event_id=event.id,
+        transaction_id=event.transaction_id,
+        subscription=event.subscription,
+        code=event.code,
+        timestamp=event.timestamp,
+        properties=event.properties,
+        created_at=event.created_at,
+    )
+
+
+class EventsApi(LagoApiView):
+    @extend_schema(
+        operation_id="create_event",
+        request=inline_serializer("EventBody", {"event": EventInput()}),
+        responses={200: inline_serializer("EventEnvelope", {"event": EventOutput()}), **errors(400, 401, 422)},
+    )
+    def post(self, request):
+        [event] = ingest_events(organization=self.organization, raw_events=[self.root_payload("event")], batch=False)
+        return Response({"event": _accepted_payload(event)})
+
+
+class EventsBatchApi(LagoApiView):
+    @extend_schema(
+        operation_id="create_events_batch",
+        request=inline_serializer("EventBatchBody", {"events": EventInput(many=True)}),
+        responses={
+            200: inline_serializer("EventBatchEnvelope", {"events": EventOutput(many=True)}),
+            **errors(400, 401, 422),
+        },
+    )
+    def post(self, request):
+        data = request.data
+        events = data.get("events") if isinstance(data, dict) else None
+        if not isinstance(events, list):
+            raise MissingRootKey("events")
+        accepted = ingest_events(organization=self.organization, raw_events=events, batch=True)
+        return Response({"events": [_accepted_payload(event) for event in accepted]})
+
+
+class EventApi(LagoApiView):
+    resource = "event"
+
+    @extend_schema(
+        operation_id="get_event",
+        responses={200: inline_serializer("EventShowEnvelope", {"event": EventOutput()}), **errors(401, 404)},
+    )
+    def get(self, request, transaction_id: str):
+        event = (
+            Event.objects.select_related("subscription")
+            .filter(organization=self.organization, transaction_id=transaction_id)
+            .first()
+        )
+        if event is None:
+            raise NotFound("event")
+        return Response(
+            {
+                "event": event_payload(
+                    event_id=event.pk,
+                    transaction_id=event.transaction_id,
+                    subscription=event.subscription,
+                    code=event.code,
+                    timestamp=event.timestamp,
+                    properties=event.properties,
+                    created_at=event.created_at,
+                )
+            }
+        )

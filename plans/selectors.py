@@ -1,0 +1,98 @@
+"""Reads shared by the staff pages and the API for metrics, plans and subscriptions."""
+
+from django.db.models import Case, Prefetch, QuerySet, Value, When
+
+from billing.errors import NotFound
+from organizations.models import Organization
+from plans.models import BillableMetric, Charge, Plan, Subscription, SubscriptionStatus
+
+
+def list_billable_metrics(*, organization: Organization) -> QuerySet[BillableMetric]:
+    return BillableMetric.objects.filter(organization=organization, deleted_at__isnull=True).order_by(
+        "-created_at", "id"
+    )
+
+
+def get_billable_metric(*, organization: Organization, code: str) -> BillableMetric:
+    metric = list_billable_metrics(organization=organization).filter(code=code).first()
+    if metric is None:
+        raise NotFound("billable_metric")
+    return metric
+
+
+def _with_charges(queryset: QuerySet[Plan]) -> QuerySet[Plan]:
+    return queryset.prefetch_related(
+        Prefetch(
+            "charges",
+            queryset=Charge.objects.filter(deleted_at__isnull=True).select_related("billable_metric"),
+            to_attr="live_charges",
+        )
+    )
+
+
+def list_plans(*, organization: Organization) -> QuerySet[Plan]:
+    return _with_charges(Plan.objects.filter(organization=organization, deleted_at__isnull=True)).order_by(
+        "-created_at", "id"
+    )
+
+
+def get_plan(*, organization: Organization, code: str) -> Plan:
+    plan = list_plans(organization=organization).filter(code=code).first()
+    if plan is None:
+        raise NotFound("plan")
+    return plan
+
+
+def plan_with_charges(*, plan_id) -> Plan:
+    """A plan by id, deleted or not, with its live charges (as shown inside a subscription)."""
+    return _with_charges(Plan.objects.filter(pk=plan_id)).get()
+
+
+def list_subscriptions(
+    *,
+    organization: Organization,
+    external_customer_id: str | None = None,
+    plan_code: str | None = None,
+    statuses: list[str] | None = None,
+) -> QuerySet[Subscription]:
+    queryset = Subscription.objects.filter(organization=organization).select_related("customer", "plan")
+    if external_customer_id is not None:
+        # The live customer with this id: a deleted namesake's subscriptions stay out.
+        queryset = queryset.filter(customer__external_id=external_customer_id, customer__deleted_at__isnull=True)
+    if plan_code is not None:
+        queryset = queryset.filter(plan__code=plan_code)
+    queryset = queryset.filter(status__in=statuses or [SubscriptionStatus.ACTIVE])
+    return queryset.order_by("-created_at", "id")
+
+
+def get_subscription(*, organization: Organization, external_id: str, status: str | None = None) -> Subscription:
+    """The subscription with this id and status (active by default); the newest if several ended."""
+    subscription = (
+        Subscription.objects.filter(
+            organization=organization, external_id=external_id, status=status or SubscriptionStatus.ACTIVE
+        )
+        .select_related("customer__organization", "plan")
+        .order_by("-created_at")
+        .first()
+    )
+    if subscription is None:
+        raise NotFound("subscription")
+    return subscription
+
+
+def get_subscription_by_id(*, subscription_id) -> Subscription:
+    return Subscription.objects.select_related("customer__organization", "plan").get(pk=subscription_id)
+
+
+def customer_subscriptions(*, customer) -> QuerySet[Subscription]:
+    return (
+        Subscription.objects.filter(customer=customer)
+        .select_related("plan")
+        .annotate(
+            ended=Case(
+                When(status__in=[SubscriptionStatus.ACTIVE, SubscriptionStatus.PENDING], then=Value(0)),
+                default=Value(1),
+            )
+        )
+        .order_by("ended", "-created_at")  # live ones first, newest first within each group
+    )

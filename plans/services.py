@@ -293,7 +293,8 @@ def _clean_subscription(data: dict[str, Any], now: datetime) -> dict[str, Any]:
     cleaned["billing_time"] = billing_time
     subscription_at = data.get("subscription_at")
     if subscription_at is None:
-        subscription_at = now
+        # To the second: an event stamped with the same Unix second as the start must count.
+        subscription_at = now.replace(microsecond=0)
     elif not isinstance(subscription_at, datetime) or timezone.is_naive(subscription_at):
         _collect(errors, "subscription_at", "invalid_date")
     cleaned["subscription_at"] = subscription_at

@@ -53,6 +53,7 @@ INSTALLED_APPS = [
     "django_htmx",
     "template_partials",
     "django_countries",
+    "billing",
     "organizations",
     "customers",
     "plans",

@@ -163,3 +163,48 @@ def add_domain_errors(form: CustomerForm, details: dict[str, list[str]]) -> list
             for message in messages:
                 form.add_error(None, f"{field}: {message}")
     return metadata_messages
+
+
+class AssignPlanForm(forms.Form):
+    """Actions → Assign a plan: the subscription's plan, id, name, start date and billing time."""
+
+    plan = forms.ModelChoiceField(label="Plan", queryset=None, empty_label="Choose a plan")
+    external_id = forms.CharField(
+        label="Subscription external ID", max_length=255, help_text="The ID your backend sends with events."
+    )
+    name = forms.CharField(label="Subscription name", max_length=255, required=False, empty_value=None)
+    start_date = forms.DateField(
+        label="Start date",
+        widget=forms.DateInput(attrs={"type": "date"}),
+        help_text="In the customer's timezone. Today starts the subscription now; a later day makes it pending.",
+    )
+    billing_time = forms.ChoiceField(
+        label="Billing time",
+        choices=[
+            ("calendar", "Calendar: periods start on the 1st (or Monday, quarter, year)"),
+            ("anniversary", "Anniversary: periods start on the start date's day"),
+        ],
+        initial="calendar",
+        widget=forms.RadioSelect,
+    )
+
+    def __init__(self, *args, plans, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["plan"].queryset = plans
+        self.fields["plan"].label_from_instance = lambda plan: f"{plan.name} ({plan.code}, {plan.interval})"
+
+
+SUBSCRIPTION_ERROR_MESSAGES = {
+    "value_already_exist": "A live subscription already uses this external ID.",
+    "currencies_does_not_match": "The plan's currency differs from the customer's currency.",
+    "invalid_date": "Enter a valid start date.",
+}
+
+
+def add_subscription_errors(form: AssignPlanForm, details: dict[str, list[str]]) -> None:
+    fields = {"external_id": "external_id", "name": "name", "currency": "plan", "plan_code": "plan"}
+    for field, codes in details.items():
+        for code in codes:
+            message = SUBSCRIPTION_ERROR_MESSAGES.get(code) or ERROR_MESSAGES.get(code, code.replace("_", " ") + ".")
+            target = fields.get(field)
+            form.add_error(target if target in form.fields else None, message)

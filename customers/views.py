@@ -1,21 +1,39 @@
 """Staff pages for customers: full pages on normal requests, fragments on HTMX requests."""
 
+import uuid
+from zoneinfo import ZoneInfo
+
 from django.contrib import messages
 from django.core.paginator import Paginator
+from django.http import Http404
 from django.shortcuts import redirect, render
 from django.urls import reverse
-from django.views.decorators.http import require_GET, require_http_methods
+from django.utils import timezone
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_countries import countries
 from django_htmx.http import HttpResponseClientRedirect
 
-from billing.errors import ValidationFailed
+from billing.errors import NotFound, ValidationFailed
 from billing.staff import staff_page
-from customers.forms import CustomerForm, MetadataFormSet, add_domain_errors, metadata_rows
+from customers.forms import (
+    AssignPlanForm,
+    CustomerForm,
+    MetadataFormSet,
+    add_domain_errors,
+    add_subscription_errors,
+    metadata_rows,
+)
 from customers.selectors import get_customer, list_customers
 from customers.services import create_customer, external_id_lock_reason, update_customer
+from invoicing.charts import daily_bar_chart
+from invoicing.usage import current_usage, daily_events, with_usage_relations
+from plans.billing_periods import local_midnight
+from plans.models import Subscription, SubscriptionStatus
+from plans.selectors import customer_subscriptions, list_plans
+from plans.services import create_subscription, terminate_subscription
 
 CUSTOMERS_PER_PAGE = 20
-TABS = [("overview", "Overview")]
+TABS = [("overview", "Overview"), ("subscriptions", "Subscriptions"), ("usage", "Usage")]
 
 
 @require_GET
@@ -84,6 +102,7 @@ def customer_detail(request, customer_id, tab="overview"):
     if tab not in dict(TABS):
         tab = "overview"
     context = {
+        **TAB_CONTEXTS.get(tab, lambda request, customer: {})(request, customer),
         "customer": customer,
         "tabs": TABS,
         "tab": tab,
@@ -93,3 +112,77 @@ def customer_detail(request, customer_id, tab="overview"):
     if request.htmx and request.htmx.target == "tab-panel":
         return render(request, "customers/detail.html#tab-panel", context)
     return render(request, "customers/detail.html", context)
+
+
+def _subscriptions_tab(request, customer) -> dict:
+    return {"subscriptions": list(customer_subscriptions(customer=customer))}
+
+
+def _usage_tab(request, customer) -> dict:
+    """The running period's usage of one active subscription: totals, charges and a daily chart."""
+    subscriptions = list(
+        with_usage_relations(
+            Subscription.objects.filter(customer=customer, status=SubscriptionStatus.ACTIVE).order_by("-created_at")
+        )
+    )
+    pending = Subscription.objects.filter(customer=customer, status=SubscriptionStatus.PENDING).select_related("plan")
+    selected = next((s for s in subscriptions if str(s.pk) == request.GET.get("subscription")), None)
+    selected = selected or (subscriptions[0] if subscriptions else None)
+    context = {"active_subscriptions": subscriptions, "pending_subscriptions": list(pending), "selected": selected}
+    if selected is not None:
+        usage = current_usage(subscription=selected)
+        context.update(usage=usage, chart=daily_bar_chart(daily_events(usage)))
+    return context
+
+
+TAB_CONTEXTS = {"subscriptions": _subscriptions_tab, "usage": _usage_tab}
+
+
+@require_http_methods(["GET", "POST"])
+@staff_page
+def customer_assign_plan(request, customer_id):
+    """Actions → Assign a plan: creates the subscription through the same service as the API."""
+    customer = get_customer(organization=request.organization, customer_id=customer_id)
+    tz = ZoneInfo(customer.applicable_timezone)
+    today = timezone.now().astimezone(tz).date()
+    initial = {"external_id": f"sub_{uuid.uuid4().hex[:12]}", "start_date": today, "billing_time": "calendar"}
+    form = AssignPlanForm(request.POST or None, initial=initial, plans=list_plans(organization=request.organization))
+    if request.method == "POST" and form.is_valid():
+        start_date = form.cleaned_data["start_date"]
+        data = {
+            "external_customer_id": customer.external_id,
+            "plan_code": form.cleaned_data["plan"].code,
+            "external_id": form.cleaned_data["external_id"],
+            "name": form.cleaned_data["name"],
+            "billing_time": form.cleaned_data["billing_time"],
+            # Today means now; another day starts at that day's local midnight.
+            "subscription_at": None
+            if start_date == today
+            else local_midnight(start_date, customer.applicable_timezone),
+        }
+        try:
+            create_subscription(organization=request.organization, data=data)
+        except ValidationFailed as exc:
+            add_subscription_errors(form, exc.details)
+        else:
+            messages.success(request, "Plan assigned.")
+            return redirect("customers:tab", customer.pk, "subscriptions")
+    return render(request, "customers/assign_plan.html", {"customer": customer, "form": form, "today": today})
+
+
+@require_POST
+@staff_page
+def customer_terminate_subscription(request, customer_id, subscription_id):
+    customer = get_customer(organization=request.organization, customer_id=customer_id)
+    subscription = Subscription.objects.filter(customer=customer, pk=subscription_id).first()
+    if subscription is None:
+        raise Http404("subscription_not_found")
+    try:
+        terminate_subscription(subscription=subscription)
+    except NotFound:
+        messages.error(request, "This subscription has already ended.")
+    else:
+        messages.success(
+            request, "Subscription terminated." if subscription.status == "active" else "Subscription canceled."
+        )
+    return redirect("customers:tab", customer.pk, "subscriptions")

@@ -1,9 +1,17 @@
+import random
+from datetime import timedelta
+
 from django.core.management.base import BaseCommand
 from django.db import transaction
+from django.utils import timezone
 
 from customers.models import Customer
 from customers.services import create_customer
+from events.services import MAX_BATCH_SIZE, ingest_events
+from invoicing.usage import subscription_period
 from organizations.services import create_api_key, create_organization, create_staff_user
+from plans.models import BillableMetric
+from plans.services import create_billable_metric, create_plan, create_subscription
 
 DEMO_ORGANIZATION = "Demo Company"
 DEMO_EMAIL = "demo@example.com"
@@ -11,18 +19,29 @@ DEMO_PASSWORD = "demo-password"
 
 DEMO_CUSTOMERS = [
     ("Acme Corporation", "acme", "billing@acme.example", "US", "America/New_York", "USD"),
-    ("Globex GmbH", "globex", "finance@globex.example", "DE", "Europe/Berlin", "EUR"),
-    ("Initech SAS", "initech", "compta@initech.example", "FR", "Europe/Paris", "EUR"),
-    ("Umbrella KK", "umbrella", "billing@umbrella.example", "JP", "Asia/Tokyo", "JPY"),
-    ("Hooli Ltd", "hooli", "ap@hooli.example", "GB", "Europe/London", "GBP"),
+    ("Globex GmbH", "globex", "finance@globex.example", "DE", "Europe/Berlin", "USD"),
+    ("Initech SAS", "initech", "compta@initech.example", "FR", "Europe/Paris", "USD"),
+    ("Umbrella KK", "umbrella", "billing@umbrella.example", "JP", "Asia/Tokyo", "USD"),
+    ("Hooli Ltd", "hooli", "ap@hooli.example", "GB", "Europe/London", "USD"),
     ("Stark Industries", "stark", "accounts@stark.example", "US", "America/Los_Angeles", "USD"),
     ("Wayne Enterprises", "wayne", None, "US", None, "USD"),
-    ("Soylent Pty", "soylent", "billing@soylent.example", "AU", "Australia/Sydney", "AUD"),
+    ("Soylent Pty", "soylent", "billing@soylent.example", "AU", "Australia/Sydney", "USD"),
 ]
+
+DEMO_METRICS = [
+    {"code": "api_calls", "name": "API calls", "aggregation_type": "count_agg"},
+    {"code": "compute_minutes", "name": "Compute minutes", "aggregation_type": "sum_agg", "field_name": "minutes"},
+    {"code": "storage_gb", "name": "Storage", "aggregation_type": "max_agg", "field_name": "gb"},
+    {"code": "active_users", "name": "Active users", "aggregation_type": "unique_count_agg", "field_name": "user_id"},
+    {"code": "payments", "name": "Payment volume", "aggregation_type": "sum_agg", "field_name": "amount"},
+]
+
+SUBSCRIBED = ["acme", "globex", "initech", "umbrella", "stark"]
+EVENTS_PER_SUBSCRIPTION = 800
 
 
 class Command(BaseCommand):
-    help = "Create the demo organization, its staff login, demo customers, and print a fresh API key."
+    help = "Create the demo organization with customers, a plan, subscriptions and events; print a fresh API key."
 
     @transaction.atomic
     def handle(self, *args, **options):
@@ -30,20 +49,104 @@ class Command(BaseCommand):
         create_staff_user(organization=organization, email=DEMO_EMAIL, password=DEMO_PASSWORD)
         _, raw_key = create_api_key(organization=organization, name="Demo")
         if not Customer.live.filter(organization=organization).exists():
-            for name, external_id, email, country, tz, currency in DEMO_CUSTOMERS:
-                create_customer(
-                    organization=organization,
-                    data={
-                        "name": name,
-                        "external_id": external_id,
-                        "email": email,
-                        "country": country,
-                        "timezone": tz,
-                        "currency": currency,
-                        "legal_name": name,
-                        "metadata": [{"key": "segment", "value": "demo", "display_in_invoice": False}],
-                    },
-                )
+            self._seed(organization)
         self.stdout.write(f"Demo organization: {organization.name}")
         self.stdout.write(f"Staff login: {DEMO_EMAIL} / {DEMO_PASSWORD}")
         self.stdout.write(f"API key (new on every run, shown once): {raw_key}")
+
+    def _seed(self, organization) -> None:
+        for name, external_id, email, country, tz, currency in DEMO_CUSTOMERS:
+            create_customer(
+                organization=organization,
+                data={
+                    "name": name,
+                    "external_id": external_id,
+                    "email": email,
+                    "country": country,
+                    "timezone": tz,
+                    "currency": currency,
+                    "legal_name": name,
+                    "metadata": [{"key": "segment", "value": "demo", "display_in_invoice": False}],
+                },
+            )
+        metrics = {data["code"]: create_billable_metric(organization=organization, data=data) for data in DEMO_METRICS}
+        plan = create_plan(organization=organization, data=self._plan_data(metrics))
+        rng = random.Random(42)
+        now = timezone.now()
+        for external_id in SUBSCRIBED:
+            subscription, _ = create_subscription(
+                organization=organization,
+                data={
+                    "external_customer_id": external_id,
+                    "plan_code": plan.code,
+                    "external_id": f"{external_id}_growth",
+                    "name": "Growth",
+                    # Started last month, so that the current period is full from its first day.
+                    "subscription_at": now - timedelta(days=40),
+                },
+            )
+            start = subscription_period(subscription, now).start
+            self._send_events(organization, subscription.external_id, start, now, rng)
+
+    def _plan_data(self, metrics: dict[str, BillableMetric]) -> dict:
+        def charge(code, model, properties):
+            return {"billable_metric_id": str(metrics[code].pk), "charge_model": model, "properties": properties}
+
+        return {
+            "code": "growth",
+            "name": "Growth",
+            "interval": "monthly",
+            "amount_cents": 4900,
+            "amount_currency": "USD",
+            "pay_in_advance": False,
+            "charges": [
+                charge("api_calls", "package", {"amount": "5", "package_size": 100, "free_units": 100}),
+                charge(
+                    "compute_minutes",
+                    "graduated",
+                    {
+                        "graduated_ranges": [
+                            {"from_value": 0, "to_value": 1000, "per_unit_amount": "0.02", "flat_amount": "0"},
+                            {"from_value": 1001, "to_value": None, "per_unit_amount": "0.01", "flat_amount": "5"},
+                        ]
+                    },
+                ),
+                charge("storage_gb", "standard", {"amount": "0.25"}),
+                charge(
+                    "active_users",
+                    "volume",
+                    {
+                        "volume_ranges": [
+                            {"from_value": 0, "to_value": 10, "per_unit_amount": "4", "flat_amount": "0"},
+                            {"from_value": 11, "to_value": None, "per_unit_amount": "3", "flat_amount": "0"},
+                        ]
+                    },
+                ),
+                charge("payments", "percentage", {"rate": "1.5", "fixed_amount": "0.1"}),
+            ],
+        }
+
+    def _send_events(self, organization, subscription_id: str, start, end, rng: random.Random) -> None:
+        span = (end - start).total_seconds()
+        events = []
+        for index in range(EVENTS_PER_SUBSCRIPTION):
+            code = rng.choice(["api_calls", "api_calls", "compute_minutes", "storage_gb", "active_users", "payments"])
+            properties = {
+                "api_calls": {},
+                "compute_minutes": {"minutes": rng.randint(1, 20)},
+                "storage_gb": {"gb": rng.randint(1, 50)},
+                "active_users": {"user_id": f"user_{rng.randint(1, 18)}"},
+                "payments": {"amount": f"{rng.randint(500, 20000) / 100:.2f}"},
+            }[code]
+            timestamp = start.timestamp() + rng.random() * span
+            events.append(
+                {
+                    "transaction_id": f"{subscription_id}-{index}",
+                    "external_subscription_id": subscription_id,
+                    "code": code,
+                    "timestamp": f"{timestamp:.3f}",
+                    "properties": properties,
+                }
+            )
+        for offset in range(0, len(events), MAX_BATCH_SIZE):
+            ingest_events(organization=organization, raw_events=events[offset : offset + MAX_BATCH_SIZE], batch=True)

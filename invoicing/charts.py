@@ -47,7 +47,9 @@ def daily_bar_chart(days: list[tuple[date, int]]) -> BarChart:
         )
     # A label on the first day and about every week, so that they never overlap.
     step = max(1, len(days) // 5)
-    labels = [(round(index * slot + slot / 2, 2), day.strftime("%b %-d")) for index, (day, _) in enumerate(days)][
-        ::step
-    ]
+    # Kept inside the drawing: the first and last labels would be cut in half at the edges.
+    labels = [
+        (min(max(round(index * slot + slot / 2, 2), 18), WIDTH - 18), day.strftime("%b %-d"))
+        for index, (day, _) in enumerate(days)
+    ][::step]
     return BarChart(width=WIDTH, height=HEIGHT, bars=bars, maximum=maximum, baseline=plot_height, labels=labels)

@@ -42,6 +42,7 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("login/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("", include("plans.urls")),
     path("customers/", include("customers.urls")),
     path("", RedirectView.as_view(pattern_name="customers:list", permanent=False)),
 ]

@@ -8,7 +8,7 @@ from billing.api.pagination import paginate
 from billing.api.schema import PAGINATION_PARAMETERS, PaginationMeta, errors
 from billing.api.views import LagoApiView
 from billing.errors import ValidationFailed
-from customers.selectors import get_customer_by_external_id, list_customers
+from customers.selectors import count_live_customers, get_customer_by_external_id, list_customers, with_metadata
 from customers.services import delete_customer, update_customer, upsert_customer
 
 DATETIME_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
@@ -164,8 +164,10 @@ class CustomersApi(LagoApiView):
         responses={200: CustomerListEnvelope, **errors(401, 422)},
     )
     def get(self, request):
-        queryset = list_customers(organization=self.organization, search=request.query_params.get("search_term", ""))
-        page = paginate(queryset, request.query_params)
+        search = request.query_params.get("search_term", "")
+        queryset = list_customers(organization=self.organization, search=search)
+        total = None if search.strip() else count_live_customers(organization=self.organization)
+        page = paginate(with_metadata(queryset), request.query_params, total_count=total)
         return Response({"customers": CustomerOutput(page.items, many=True).data, "meta": page.meta})
 
     @extend_schema(

@@ -3,18 +3,19 @@
 from django.db.models import Prefetch, Q, QuerySet
 
 from billing.errors import NotFound
-from customers.models import Customer, CustomerMetadata
+from customers.models import Customer, CustomerMetadata, LiveCustomerCount
 from organizations.models import Organization
 
 
-def _with_metadata(queryset: QuerySet[Customer]) -> QuerySet[Customer]:
+def with_metadata(queryset: QuerySet[Customer]) -> QuerySet[Customer]:
     return queryset.select_related("organization").prefetch_related(
         Prefetch("metadata", queryset=CustomerMetadata.objects.order_by("created_at", "key"))
     )
 
 
 def list_customers(*, organization: Organization, search: str = "") -> QuerySet[Customer]:
-    """Live customers, newest first, optionally matching `search` in name, external id or email."""
+    """Live customers, newest first, optionally matching `search` in name, external id, email or
+    legal name. Relations are left to the caller (`with_metadata` for the API)."""
     queryset = Customer.live.filter(organization=organization)
     # PostgreSQL text cannot hold NUL; no stored value contains one, so it can only narrow nothing.
     search = search.replace("\x00", "").strip()
@@ -25,13 +26,19 @@ def list_customers(*, organization: Organization, search: str = "") -> QuerySet[
             | Q(email__icontains=search)
             | Q(legal_name__icontains=search)
         )
-    return _with_metadata(queryset.order_by("-created_at", "id"))
+    return queryset.order_by("-created_at", "id")
+
+
+def count_live_customers(*, organization: Organization) -> int:
+    """The organization's number of live customers, from the counter the services keep."""
+    counter = LiveCustomerCount.objects.filter(organization=organization).values_list("live_count", flat=True).first()
+    return counter if counter is not None else Customer.live.filter(organization=organization).count()
 
 
 def get_customer_by_external_id(*, organization: Organization, external_id: str) -> Customer:
     if "\x00" in external_id:
         raise NotFound("customer")  # PostgreSQL text cannot hold NUL, so no customer has this id
-    customer = _with_metadata(Customer.live.filter(organization=organization, external_id=external_id)).first()
+    customer = with_metadata(Customer.live.filter(organization=organization, external_id=external_id)).first()
     if customer is None:
         raise NotFound("customer")
     return customer
@@ -39,7 +46,7 @@ def get_customer_by_external_id(*, organization: Organization, external_id: str)
 
 def get_customer(*, organization: Organization, customer_id) -> Customer:
     """A live customer by its internal id, as staff URLs address them."""
-    customer = _with_metadata(Customer.live.filter(organization=organization, pk=customer_id)).first()
+    customer = with_metadata(Customer.live.filter(organization=organization, pk=customer_id)).first()
     if customer is None:
         raise NotFound("customer")
     return customer

@@ -6,6 +6,7 @@ from typing import Any
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.core.validators import EmailValidator
 from django.db import IntegrityError, transaction
+from django.db.models import F
 from django.utils import timezone
 from django_countries import countries
 
@@ -20,6 +21,7 @@ from customers.models import (
     NAME_MAX_LENGTH,
     Customer,
     CustomerMetadata,
+    LiveCustomerCount,
     PaymentProvider,
 )
 from organizations.models import Organization
@@ -278,6 +280,7 @@ def create_customer(*, organization: Organization, data: dict[str, Any]) -> Cust
         raise ValidationFailed({"external_id": ["value_already_exist"]}) from None
     if metadata:
         _replace_metadata(customer, metadata)
+    _adjust_live_count(organization, +1)
     return customer
 
 
@@ -348,4 +351,24 @@ def delete_customer(*, customer: Customer) -> Customer:
         raise NotFound("customer")
     customer.deleted_at = timezone.now()
     customer.save(update_fields=["deleted_at", "updated_at"])
+    _adjust_live_count(customer.organization, -1)
     return customer
+
+
+def _adjust_live_count(organization: Organization, delta: int) -> None:
+    """Move the live customer counter in the caller's transaction (the row stays locked until commit)."""
+    if LiveCustomerCount.objects.filter(organization=organization).update(live_count=F("live_count") + delta):
+        return
+    recount_live_customers(organization=organization)
+
+
+def recount_live_customers(*, organization: Organization) -> int:
+    """Set the counter from the table, e.g. after a bulk load that bypassed the services."""
+    count = Customer.live.filter(organization=organization).count()
+    try:
+        with transaction.atomic():
+            LiveCustomerCount.objects.update_or_create(organization=organization, defaults={"live_count": count})
+    except IntegrityError:
+        # Another transaction created the row first; it counted under its own snapshot, so count again.
+        LiveCustomerCount.objects.filter(organization=organization).update(live_count=count)
+    return count

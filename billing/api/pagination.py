@@ -29,17 +29,30 @@ def _positive_int(params, name: str, default: int, maximum: int) -> int:
     return value
 
 
-def paginate(queryset: QuerySet, params) -> Page:
-    """Slice the queryset in the database: one COUNT and one SELECT, whatever the table size."""
+def page_of(queryset: QuerySet, offset: int, limit: int) -> list:
+    """The rows of one page, found by their ids first: a deep OFFSET then walks only the index
+    (a deferred join), and the full rows, with whatever the queryset prefetches, are read for one
+    page only."""
+    ids = list(queryset.values_list("pk", flat=True)[offset : offset + limit])
+    rows = {row.pk: row for row in queryset.filter(pk__in=ids)} if ids else {}
+    return [rows[pk] for pk in ids if pk in rows]
+
+
+def paginate(queryset: QuerySet, params, *, total_count: int | None = None) -> Page:
+    """Slice the queryset in the database: a fixed number of queries, whatever the table size.
+
+    `total_count` may be given when the caller knows it more cheaply than COUNT(*).
+    """
     page = _positive_int(params, "page", 1, 10**9)
     per_page = _positive_int(params, "per_page", DEFAULT_PER_PAGE, MAX_PER_PAGE)
-    total_count = queryset.count()
+    if total_count is None:
+        total_count = queryset.count()
     if total_count == 0:
         # Lago's own quirk for an empty result, kept for compatibility.
         return Page([], {"current_page": 0, "next_page": None, "prev_page": None, "total_pages": 0, "total_count": 0})
     total_pages = -(-total_count // per_page)
     offset = (page - 1) * per_page
-    items = list(queryset[offset : offset + per_page]) if page <= total_pages else []
+    items = page_of(queryset, offset, per_page) if page <= total_pages else []
     meta = {
         "current_page": page,
         "next_page": page + 1 if page < total_pages else None,

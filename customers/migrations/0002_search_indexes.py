@@ -1,6 +1,8 @@
-"""Trigram indexes for the customer search (ILIKE '%term%'), on PostgreSQL only.
+"""Trigram indexes for the customer search, on PostgreSQL only.
 
-SQLite, used by the demo, has no such index type; its searches scan, which is fine at demo size.
+Django writes `icontains` as `UPPER(col::text) LIKE UPPER('%term%')`, so the indexes are on that
+same expression; an index on the bare column would never be used. SQLite, used by the demo, has no
+such index type; its searches scan, which is fine at demo size.
 """
 
 from django.db import migrations
@@ -15,7 +17,7 @@ def create_indexes(apps, schema_editor):
     for column in SEARCHED_COLUMNS:
         schema_editor.execute(
             f"CREATE INDEX IF NOT EXISTS customer_{column}_trgm_idx "
-            f"ON customers_customer USING gin ({column} gin_trgm_ops) WHERE deleted_at IS NULL"
+            f"ON customers_customer USING gin ((UPPER({column}::text)) gin_trgm_ops) WHERE deleted_at IS NULL"
         )
 
 

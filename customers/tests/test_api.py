@@ -6,9 +6,10 @@ from urllib.parse import quote
 import pytest
 from django.utils import timezone
 
-from customers import services
 from customers.models import Customer
+from customers.services import recount_live_customers
 from customers.tests.factories import CustomerFactory, CustomerMetadataFactory
+from plans.tests.factories import SubscriptionFactory
 
 ENDPOINTS = [
     ("get", "/api/v1/customers"),
@@ -211,11 +212,9 @@ def test_put_renames_while_free(api):
     assert api.get(url("old")).status_code == 404
 
 
-def test_rule_put_refuses_a_locked_external_id(api, organization, monkeypatch):
-    # Any metadata row stands in for an assigned object until subscriptions exist (see test_services).
-    monkeypatch.setattr(services, "LOCKING_RELATIONS", (("metadata", "a subscription"),))
+def test_rule_put_refuses_a_locked_external_id(api, organization):
     customer = CustomerFactory(organization=organization, external_id="locked", name="Before")
-    CustomerMetadataFactory(customer=customer)
+    SubscriptionFactory(customer=customer)
     response = api.put(url("locked"), body(external_id="renamed", name="After"))
     assert response.status_code == 422
     assert response.json()["error_details"] == {"external_id": ["value_is_not_editable"]}
@@ -293,14 +292,26 @@ def test_list_costs_a_fixed_number_of_queries(api, organization, django_assert_n
     def seed(count):
         for customer in CustomerFactory.create_batch(count, organization=organization):
             CustomerMetadataFactory.create_batch(2, customer=customer)
+        recount_live_customers(organization=organization)
 
     seed(3)
-    # api key + count + customers + metadata prefetch
-    with django_assert_num_queries(4):
+    # api key + live counter + page ids + page rows + metadata prefetch
+    with django_assert_num_queries(5):
         assert len(api.get("/api/v1/customers").json()["customers"]) == 3
     seed(40)
-    with django_assert_num_queries(4):
-        assert len(api.get("/api/v1/customers").json()["customers"]) == 43
+    with django_assert_num_queries(5):
+        assert len(api.get("/api/v1/customers", page=2, per_page=20).json()["customers"]) == 20
+    with django_assert_num_queries(5):
+        assert len(api.get("/api/v1/customers", search_term="cust").json()["customers"]) == 43
+
+
+def test_live_customer_counter_follows_creations_and_deletions(api, organization):
+    for index in range(3):
+        api.post("/api/v1/customers", body(external_id=f"c{index}"))
+    api.post("/api/v1/customers", body(external_id="c0", name="update, not a creation"))
+    api.delete(url("c1"))
+    assert organization.live_customer_count.live_count == 2
+    assert api.get("/api/v1/customers").json()["meta"]["total_count"] == 2
 
 
 def test_no_trailing_slash_redirects(api):

@@ -9,14 +9,8 @@ from billing.errors import NotFound, ValidationFailed
 from customers import services
 from customers.models import Customer, CustomerMetadata
 from customers.services import create_customer, delete_customer, update_customer, upsert_customer
-from customers.tests.factories import CustomerFactory, CustomerMetadataFactory
-
-
-@pytest.fixture
-def lock_by_metadata(monkeypatch):
-    """Stand in for an assigned object (subscription, coupon...) until those objects exist:
-    any metadata row counts as an assignment, through the real predicate."""
-    monkeypatch.setattr(services, "LOCKING_RELATIONS", (("metadata", "a subscription"),))
+from customers.tests.factories import CustomerFactory
+from plans.tests.factories import SubscriptionFactory
 
 
 def test_upsert_creates_then_updates_instead_of_duplicating(organization):
@@ -140,9 +134,10 @@ def test_external_id_cannot_take_another_live_customers_id(organization):
     assert exc.value.details == {"external_id": ["value_already_exist"]}
 
 
-def test_rule_external_id_cannot_change_after_an_object_is_assigned(organization, lock_by_metadata):
+@pytest.mark.parametrize("status", ["pending", "active", "terminated", "canceled"])
+def test_rule_external_id_cannot_change_once_a_plan_is_assigned(organization, status):
     customer = CustomerFactory(organization=organization, external_id="locked", name="Before")
-    CustomerMetadataFactory(customer=customer)
+    SubscriptionFactory(customer=customer, status=status)
     assert "already has a subscription" in services.external_id_lock_reason(customer=customer)
     with pytest.raises(ValidationFailed) as exc:
         update_customer(customer=customer, data={"external_id": "renamed", "name": "After"})

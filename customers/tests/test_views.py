@@ -6,10 +6,10 @@ import pytest
 from django.test import Client
 from django.urls import reverse
 
-from customers import services
 from customers.models import Customer
 from customers.tests.factories import CustomerFactory, CustomerMetadataFactory
 from organizations.tests.factories import UserFactory
+from plans.tests.factories import SubscriptionFactory
 
 
 def form_data(**overrides) -> dict:
@@ -208,10 +208,10 @@ def test_edit_removes_a_metadata_row_marked_deleted(staff_client, organization):
     assert not customer.metadata.exists()
 
 
-def test_rule_locked_external_id_is_read_only_with_the_reason(staff_client, organization, monkeypatch):
-    monkeypatch.setattr(services, "LOCKING_RELATIONS", (("metadata", "a subscription"),))
+def test_rule_locked_external_id_is_read_only_with_the_reason(staff_client, organization):
     customer = CustomerFactory(organization=organization, external_id="locked", name="Before")
     CustomerMetadataFactory(customer=customer, key="crm")
+    SubscriptionFactory(customer=customer, status="terminated")
     page = staff_client.get(reverse("customers:edit", args=[customer.pk])).content.decode()
     assert re.search(r'name="external_id"[^>]*readonly', page)
     assert "already has a subscription" in page

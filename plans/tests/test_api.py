@@ -1,0 +1,350 @@
+"""Billable metrics, plans and subscriptions through Lago's v1 endpoints."""
+
+from datetime import UTC, datetime
+from urllib.parse import quote
+
+import pytest
+import time_machine
+
+from customers.models import Customer
+from customers.tests.factories import CustomerFactory
+from plans.models import BillableMetric, Plan, Subscription
+from plans.services import activate_due_subscriptions
+from plans.tests.factories import BillableMetricFactory, ChargeFactory, PlanFactory, SubscriptionFactory
+
+NOW = datetime(2026, 3, 20, 12, 0, tzinfo=UTC)
+
+
+@pytest.fixture(autouse=True)
+def frozen_clock():
+    with time_machine.travel(NOW, tick=False):
+        yield
+
+
+def metric_body(**fields):
+    return {
+        "billable_metric": {
+            "name": "API calls",
+            "code": "api_calls",
+            "aggregation_type": "sum_agg",
+            "field_name": "units",
+            **fields,
+        }
+    }
+
+
+def plan_body(metric_id=None, **fields):
+    charges = [{"billable_metric_id": str(metric_id), "charge_model": "standard", "properties": {"amount": "0.5"}}]
+    return {
+        "plan": {
+            "name": "Startup",
+            "code": "startup",
+            "interval": "monthly",
+            "amount_cents": 10000,
+            "amount_currency": "EUR",
+            "pay_in_advance": False,
+            "charges": charges if metric_id else [],
+            **fields,
+        }
+    }
+
+
+# Billable metrics ----------------------------------------------------------------------------
+
+
+def test_create_metric_in_lago_shape(api):
+    response = api.post("/api/v1/billable_metrics", metric_body())
+    assert response.status_code == 200
+    metric = response.json()["billable_metric"]
+    assert (metric["code"], metric["aggregation_type"], metric["field_name"]) == ("api_calls", "sum_agg", "units")
+    assert metric["filters"] == [] and metric["lago_id"] and metric["created_at"].endswith("Z")
+
+
+@pytest.mark.parametrize(
+    ("fields", "details"),
+    [
+        ({"code": ""}, {"code": ["value_is_mandatory"]}),
+        ({"aggregation_type": "weighted_sum_agg"}, {"aggregation_type": ["value_is_invalid"]}),
+        ({"field_name": None}, {"field_name": ["value_is_mandatory"]}),
+        ({"recurring": True}, {"recurring": ["not_supported"]}),
+        ({"filters": [{"key": "region", "values": ["eu"]}]}, {"filters": ["not_supported"]}),
+        ({"colour": "blue"}, {"colour": ["unknown_field"]}),
+    ],
+)
+def test_metric_validation(api, fields, details):
+    response = api.post("/api/v1/billable_metrics", metric_body(**fields))
+    assert response.status_code == 422 and response.json()["error_details"] == details
+    assert not BillableMetric.objects.exists()
+
+
+def test_count_metric_drops_its_field_and_codes_are_unique(api):
+    body = metric_body(aggregation_type="count_agg", field_name="ignored")
+    assert api.post("/api/v1/billable_metrics", body).json()["billable_metric"]["field_name"] is None
+    duplicate = api.post("/api/v1/billable_metrics", body)
+    assert duplicate.status_code == 422 and duplicate.json()["error_details"] == {"code": ["value_already_exist"]}
+
+
+def test_metric_in_a_plan_cannot_change_how_it_aggregates(api, organization):
+    charge = ChargeFactory(plan__organization=organization, billable_metric__code="calls")
+    response = api.put("/api/v1/billable_metrics/calls", {"billable_metric": {"aggregation_type": "max_agg"}})
+    assert response.status_code == 422
+    assert response.json()["error_details"] == {"aggregation_type": ["value_is_not_editable"]}
+    renamed = api.put("/api/v1/billable_metrics/calls", {"billable_metric": {"name": "Calls"}})
+    assert renamed.status_code == 200 and renamed.json()["billable_metric"]["name"] == "Calls"
+    assert api.delete("/api/v1/billable_metrics/calls").status_code == 405
+    charge.billable_metric.refresh_from_db()
+    assert charge.billable_metric.deleted_at is None
+
+
+def test_metric_delete_is_soft_and_frees_the_code(api):
+    api.post("/api/v1/billable_metrics", metric_body())
+    assert api.delete("/api/v1/billable_metrics/api_calls").status_code == 200
+    assert api.get("/api/v1/billable_metrics/api_calls").json()["code"] == "billable_metric_not_found"
+    assert api.post("/api/v1/billable_metrics", metric_body()).status_code == 200
+    assert BillableMetric.objects.count() == 2
+
+
+def test_metric_list_meta_and_tenancy(api, other_api, organization, other_organization):
+    BillableMetricFactory.create_batch(3, organization=organization)
+    BillableMetricFactory(organization=other_organization, code="theirs")
+    data = api.get("/api/v1/billable_metrics", per_page=2).json()
+    assert len(data["billable_metrics"]) == 2 and data["meta"]["total_count"] == 3
+    assert api.get("/api/v1/billable_metrics/theirs").status_code == 404
+
+
+# Plans ---------------------------------------------------------------------------------------
+
+
+def test_create_plan_with_charges(api, organization):
+    metric = BillableMetricFactory(organization=organization, code="api_calls")
+    response = api.post("/api/v1/plans", plan_body(metric.pk))
+    assert response.status_code == 200, response.content
+    plan = response.json()["plan"]
+    assert (plan["code"], plan["interval"], plan["amount_cents"], plan["amount_currency"]) == (
+        "startup",
+        "monthly",
+        10000,
+        "EUR",
+    )
+    [charge] = plan["charges"]
+    assert charge["lago_billable_metric_id"] == str(metric.pk) and charge["billable_metric_code"] == "api_calls"
+    assert charge["properties"] == {"amount": "0.5"} and charge["charge_model"] == "standard"
+
+
+@pytest.mark.parametrize(
+    ("fields", "details"),
+    [
+        ({"interval": "daily"}, {"interval": ["value_is_invalid"]}),
+        ({"amount_cents": -1}, {"amount_cents": ["value_is_out_of_range"]}),
+        ({"amount_cents": 12.5}, {"amount_cents": ["value_is_invalid"]}),
+        ({"amount_currency": "EURO"}, {"amount_currency": ["value_is_invalid"]}),
+        ({"trial_period": 1.5}, {"trial_period": ["value_is_invalid"]}),
+        ({"bill_charges_monthly": True}, {"bill_charges_monthly": ["not_supported"]}),
+    ],
+)
+def test_plan_validation(api, fields, details):
+    response = api.post("/api/v1/plans", plan_body(**fields))
+    assert response.status_code == 422 and response.json()["error_details"] == details
+    assert not Plan.objects.exists()
+
+
+def test_charge_properties_are_validated(api, organization):
+    metric = BillableMetricFactory(organization=organization)
+    body = plan_body(metric.pk)
+    body["plan"]["charges"][0]["properties"] = {"amount": 0.5}  # Lago wants a decimal string
+    response = api.post("/api/v1/plans", body)
+    assert response.status_code == 422 and response.json()["error_details"] == {"amount": ["invalid_amount"]}
+
+
+def test_charge_on_another_organizations_metric_is_refused(api, other_organization):
+    foreign = BillableMetricFactory(organization=other_organization)
+    response = api.post("/api/v1/plans", plan_body(foreign.pk))
+    assert response.status_code == 404 and response.json()["code"] == "billable_metrics_not_found"
+
+
+def test_update_replaces_charges_only_when_sent(api, organization):
+    first = BillableMetricFactory(organization=organization, code="first")
+    second = BillableMetricFactory(organization=organization, code="second")
+    created = api.post("/api/v1/plans", plan_body(first.pk)).json()["plan"]
+    renamed = api.put("/api/v1/plans/startup", {"plan": {"name": "Renamed"}}).json()["plan"]
+    assert renamed["name"] == "Renamed" and len(renamed["charges"]) == 1
+    charges = [
+        {
+            "id": created["charges"][0]["lago_id"],
+            "billable_metric_id": str(first.pk),
+            "charge_model": "standard",
+            "properties": {"amount": "2"},
+        },
+        {
+            "billable_metric_id": str(second.pk),
+            "charge_model": "package",
+            "properties": {"amount": "10", "package_size": 100, "free_units": 0},
+        },
+    ]
+    updated = api.put("/api/v1/plans/startup", {"plan": {"charges": charges}}).json()["plan"]
+    by_code = {c["billable_metric_code"]: c for c in updated["charges"]}
+    assert set(by_code) == {"first", "second"}
+    assert by_code["first"]["lago_id"] == created["charges"][0]["lago_id"]
+    assert by_code["first"]["properties"] == {"amount": "2"}
+
+
+def test_plan_with_subscriptions_keeps_interval_and_currency(api, organization):
+    plan = PlanFactory(organization=organization, code="startup")
+    SubscriptionFactory(customer__organization=organization, plan=plan)
+    response = api.put("/api/v1/plans/startup", {"plan": {"interval": "yearly"}})
+    assert response.status_code == 422 and response.json()["error_details"] == {"interval": ["value_is_not_editable"]}
+
+
+def test_deleting_a_plan_ends_its_subscriptions(api, organization):
+    plan = PlanFactory(organization=organization, code="startup")
+    active = SubscriptionFactory(customer__organization=organization, plan=plan)
+    pending = SubscriptionFactory(customer__organization=organization, plan=plan, status="pending", started_at=None)
+    assert api.delete("/api/v1/plans/startup").status_code == 200
+    active.refresh_from_db()
+    pending.refresh_from_db()
+    assert (active.status, pending.status) == ("terminated", "canceled")
+    assert api.get("/api/v1/plans/startup").status_code == 404
+
+
+# Subscriptions -------------------------------------------------------------------------------
+
+
+def subscription_body(**fields):
+    return {
+        "subscription": {"external_customer_id": "cust_1", "plan_code": "startup", "external_id": "sub_1", **fields}
+    }
+
+
+def test_create_subscription_now_is_active_and_locks_the_external_id(api, organization):
+    PlanFactory(organization=organization, code="startup", amount_currency="EUR")
+    customer = CustomerFactory(organization=organization, external_id="cust_1", currency=None)
+    response = api.post("/api/v1/subscriptions", subscription_body(name="Main"))
+    assert response.status_code == 200, response.content
+    subscription = response.json()["subscription"]
+    assert subscription["status"] == "active" and subscription["billing_time"] == "calendar"
+    assert subscription["started_at"] == "2026-03-20T12:00:00.000Z"
+    assert subscription["current_billing_period_started_at"] == "2026-03-20T12:00:00Z"
+    assert subscription["current_billing_period_ending_at"] == "2026-03-31T23:59:59Z"
+    assert subscription["plan"]["code"] == "startup"
+    customer.refresh_from_db()
+    assert customer.currency == "EUR"  # taken from the plan
+    rename = api.put("/api/v1/customers/cust_1", {"customer": {"external_id": "renamed"}})
+    assert rename.status_code == 422
+
+
+def test_create_is_idempotent_and_creates_unknown_customers(api, organization):
+    PlanFactory(organization=organization, code="startup")
+    first = api.post("/api/v1/subscriptions", subscription_body()).json()["subscription"]
+    again = api.post("/api/v1/subscriptions", subscription_body()).json()["subscription"]
+    assert first["lago_id"] == again["lago_id"] and Subscription.objects.count() == 1
+    assert Customer.live.get(organization=organization, external_id="cust_1")
+
+
+def test_future_start_is_pending_until_activated(api, organization):
+    PlanFactory(organization=organization, code="startup")
+    response = api.post("/api/v1/subscriptions", subscription_body(subscription_at="2026-04-01T00:00:00Z"))
+    assert response.json()["subscription"]["status"] == "pending"
+    assert api.get("/api/v1/subscriptions/sub_1").status_code == 404
+    assert api.get("/api/v1/subscriptions/sub_1", status="pending").status_code == 200
+    with time_machine.travel(datetime(2026, 4, 1, 0, 5, tzinfo=UTC), tick=False):
+        assert activate_due_subscriptions() == 1
+    subscription = Subscription.objects.get()
+    assert subscription.status == "active" and subscription.started_at == datetime(2026, 4, 1, tzinfo=UTC)
+
+
+@pytest.mark.parametrize(
+    ("fields", "status", "details"),
+    [
+        ({"external_id": ""}, 422, {"external_id": ["value_is_mandatory"]}),
+        ({"billing_time": "weekly"}, 422, {"billing_time": ["value_is_invalid"]}),
+        ({"subscription_at": "next week"}, 422, {"subscription_at": ["invalid_date"]}),
+        ({"ending_at": "2027-01-01T00:00:00Z"}, 422, {"ending_at": ["not_supported"]}),
+    ],
+)
+def test_subscription_validation(api, organization, fields, status, details):
+    PlanFactory(organization=organization, code="startup")
+    response = api.post("/api/v1/subscriptions", subscription_body(**fields))
+    assert response.status_code == status and response.json()["error_details"] == details
+    assert not Subscription.objects.exists()
+
+
+def test_unknown_plan_is_a_404(api):
+    response = api.post("/api/v1/subscriptions", subscription_body())
+    assert response.status_code == 404 and response.json()["code"] == "plan_not_found"
+
+
+def test_currency_mismatch_is_refused(api, organization):
+    PlanFactory(organization=organization, code="startup", amount_currency="USD")
+    CustomerFactory(organization=organization, external_id="cust_1", currency="EUR")
+    response = api.post("/api/v1/subscriptions", subscription_body())
+    assert response.status_code == 422 and response.json()["error_details"] == {
+        "currency": ["currencies_does_not_match"]
+    }
+
+
+def test_live_external_id_of_another_customer_is_refused(api, organization):
+    plan = PlanFactory(organization=organization, code="startup")
+    SubscriptionFactory(customer__organization=organization, plan=plan, external_id="sub_1")
+    response = api.post("/api/v1/subscriptions", subscription_body())
+    assert response.status_code == 422 and response.json()["error_details"] == {"external_id": ["value_already_exist"]}
+
+
+def test_list_filters(api, organization, other_organization):
+    startup = PlanFactory(organization=organization, code="startup")
+    other_plan = PlanFactory(organization=organization, code="other")
+    customer = CustomerFactory(organization=organization, external_id="cust_1")
+    SubscriptionFactory(customer=customer, plan=startup, external_id="a")
+    SubscriptionFactory(customer=customer, plan=other_plan, external_id="b")
+    SubscriptionFactory(customer=customer, plan=startup, external_id="c", status="terminated")
+    SubscriptionFactory(customer__organization=other_organization, external_id="theirs")
+
+    def ids(**params):
+        return sorted(s["external_id"] for s in api.get("/api/v1/subscriptions", **params).json()["subscriptions"])
+
+    assert ids() == ["a", "b"]  # active only by default, as Lago
+    assert ids(plan_code="startup") == ["a"]
+    assert ids(external_customer_id="cust_1", **{"status[]": ["active", "terminated"]}) == ["a", "b", "c"]
+    assert api.get("/api/v1/subscriptions", **{"status[]": ["bogus"]}).status_code == 422
+
+
+def test_terminate_and_cancel(api, organization):
+    plan = PlanFactory(organization=organization, code="startup")
+    SubscriptionFactory(customer__organization=organization, plan=plan, external_id="live")
+    SubscriptionFactory(customer__organization=organization, plan=plan, external_id="later", status="pending")
+    terminated = api.delete("/api/v1/subscriptions/live").json()["subscription"]
+    assert terminated["status"] == "terminated" and terminated["terminated_at"] == "2026-03-20T12:00:00Z"
+    assert api.delete("/api/v1/subscriptions/live").status_code == 404
+    canceled = api.delete("/api/v1/subscriptions/later?status=pending").json()["subscription"]
+    assert canceled["status"] == "canceled"
+
+
+def test_terminated_external_id_can_be_reused_without_inheriting_anything(api, organization):
+    PlanFactory(organization=organization, code="startup")
+    first = api.post("/api/v1/subscriptions", subscription_body()).json()["subscription"]["lago_id"]
+    api.delete("/api/v1/subscriptions/sub_1")
+    second = api.post("/api/v1/subscriptions", subscription_body()).json()["subscription"]["lago_id"]
+    assert first != second
+    assert api.get("/api/v1/subscriptions/sub_1").json()["subscription"]["lago_id"] == second
+    assert api.get("/api/v1/subscriptions/sub_1", status="terminated").json()["subscription"]["lago_id"] == first
+
+
+@pytest.mark.parametrize("path", ["/api/v1/billable_metrics/x", "/api/v1/plans/x", "/api/v1/subscriptions/x"])
+def test_other_organizations_objects_are_404(api, other_organization, path):
+    BillableMetricFactory(organization=other_organization, code="x")
+    plan = PlanFactory(organization=other_organization, code="x")
+    SubscriptionFactory(customer__organization=other_organization, plan=plan, external_id="x")
+    assert api.get(path).status_code == 404
+    assert api.delete(path).status_code == 404
+
+
+@pytest.mark.parametrize(
+    "path", ["/api/v1/billable_metrics", "/api/v1/plans", "/api/v1/subscriptions", "/api/v1/events"]
+)
+def test_endpoints_need_a_key(client, path):
+    assert client.get(path).status_code in (401, 405)
+    assert client.post(path, data={}, content_type="application/json").status_code == 401
+
+
+def test_encoded_codes_work(api):
+    api.post("/api/v1/billable_metrics", metric_body(code="calls/eu v2"))
+    assert api.get("/api/v1/billable_metrics/" + quote("calls/eu v2", safe="")).status_code == 200

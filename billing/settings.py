@@ -175,6 +175,9 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TIMEZONE = "UTC"
+CELERY_BEAT_SCHEDULE = {
+    "activate-due-subscriptions": {"task": "plans.tasks.activate_due_subscriptions_task", "schedule": 60.0},
+}
 
 LOGGING = {
     "version": 1,

@@ -10,6 +10,7 @@ from customers.models import Customer
 from customers.tests.factories import CustomerFactory
 from plans.models import BillableMetric, Plan, Subscription
 from plans.services import activate_due_subscriptions
+from plans.tasks import activate_due_subscriptions_task
 from plans.tests.factories import BillableMetricFactory, ChargeFactory, PlanFactory, SubscriptionFactory
 
 NOW = datetime(2026, 3, 20, 12, 0, tzinfo=UTC)
@@ -348,3 +349,9 @@ def test_endpoints_need_a_key(client, path):
 def test_encoded_codes_work(api):
     api.post("/api/v1/billable_metrics", metric_body(code="calls/eu v2"))
     assert api.get("/api/v1/billable_metrics/" + quote("calls/eu v2", safe="")).status_code == 200
+
+
+def test_activation_task_runs_the_service(organization):
+    SubscriptionFactory(customer__organization=organization, status="pending", started_at=None, subscription_at=NOW)
+    assert activate_due_subscriptions_task.apply().get() == 1
+    assert Subscription.objects.get().status == "active"

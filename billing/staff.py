@@ -5,6 +5,7 @@ from functools import wraps
 from django.contrib.auth.decorators import login_required
 from django.http import Http404
 from django.shortcuts import render
+from django.utils import timezone
 
 from billing.errors import NotFound
 
@@ -20,7 +21,9 @@ def staff_page(view):
             return render(request, "no_organization.html", status=403)
         request.organization = organization
         try:
-            return view(request, *args, **kwargs)
+            # Dates on staff pages read in the organization's timezone unless a page narrows it.
+            with timezone.override(organization.default_timezone):
+                return view(request, *args, **kwargs)
         except NotFound as exc:
             raise Http404(exc.code) from exc
 

@@ -8,7 +8,13 @@ from billing.api.pagination import paginate
 from billing.api.schema import PAGINATION_PARAMETERS, PaginationMeta, errors
 from billing.api.views import LagoApiView
 from billing.errors import ValidationFailed
-from customers.selectors import count_live_customers, get_customer_by_external_id, list_customers, with_metadata
+from customers.selectors import (
+    count_live_customers,
+    get_customer_by_external_id,
+    list_customers,
+    load_metadata,
+    with_metadata,
+)
 from customers.services import delete_customer, update_customer, upsert_customer
 
 DATETIME_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
@@ -178,7 +184,7 @@ class CustomersApi(LagoApiView):
     def post(self, request):
         data = _service_data(self.root_payload("customer"), CustomerInput)
         customer, _ = upsert_customer(organization=self.organization, data=data)
-        return _written_customer_response(self.organization, customer)
+        return _customer_response(load_metadata(customer))
 
 
 class CustomerApi(LagoApiView):

@@ -1,16 +1,23 @@
 """Read queries shared by the staff pages and the API, always scoped to one organization."""
 
-from django.db.models import Prefetch, Q, QuerySet
+from django.db.models import Prefetch, Q, QuerySet, prefetch_related_objects
 
 from billing.errors import NotFound
 from customers.models import Customer, CustomerMetadata, LiveCustomerCount
 from organizations.models import Organization
 
+METADATA_IN_ORDER = Prefetch("metadata", queryset=CustomerMetadata.objects.order_by("created_at", "key"))
+
 
 def with_metadata(queryset: QuerySet[Customer]) -> QuerySet[Customer]:
-    return queryset.select_related("organization").prefetch_related(
-        Prefetch("metadata", queryset=CustomerMetadata.objects.order_by("created_at", "key"))
-    )
+    return queryset.select_related("organization").prefetch_related(METADATA_IN_ORDER)
+
+
+def load_metadata(customer: Customer) -> Customer:
+    """Fetch (again) the metadata of a customer already in hand, in display order."""
+    getattr(customer, "_prefetched_objects_cache", {}).pop("metadata", None)
+    prefetch_related_objects([customer], METADATA_IN_ORDER)
+    return customer
 
 
 def list_customers(*, organization: Organization, search: str = "") -> QuerySet[Customer]:

@@ -1,11 +1,13 @@
 """Every write the domain knows about customers. Views, API views, admin and commands call these."""
 
+import uuid
 from collections.abc import Iterable
+from datetime import UTC, datetime
 from typing import Any
 
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.core.validators import EmailValidator
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import F
 from django.utils import timezone
 from django_countries import countries
@@ -318,25 +320,53 @@ def update_customer(*, customer: Customer, data: dict[str, Any]) -> Customer:
 def upsert_customer(*, organization: Organization, data: dict[str, Any]) -> tuple[Customer, bool]:
     """Create the customer, or update the live one with this external_id (Lago's POST /customers).
 
-    Two concurrent upserts of the same new external_id make one customer: the partial unique
-    constraint lets one insert win; the other request then updates the winner's row.
+    One INSERT ... ON CONFLICT DO UPDATE on the partial unique index: two concurrent upserts of the
+    same new external_id make one customer, and an update writes only the fields it received.
+    The external_id is the conflict key, so an upsert never renames and the lock rule cannot apply.
     """
-    external_id = data.get("external_id")
-    if not isinstance(external_id, str) or not external_id.strip():
-        _validate(data)  # reports every error, external_id's included
-        raise ValidationFailed({"external_id": ["value_is_mandatory"]})
+    if not isinstance(data.get("external_id"), str):
+        data = {**data, "external_id": None}
+    fields, metadata = _validate(data)
+    now = timezone.now()
+    values = {
+        **dict.fromkeys(WRITABLE_FIELDS),
+        **fields,
+        "id": uuid.uuid4(),
+        "organization": organization.pk,
+        "created_at": now,
+        "updated_at": now,
+        "deleted_at": None,
+    }
+    columns = sorted(values)
+    db_column = {name: Customer._meta.get_field(name).column for name in columns}
+    params = [Customer._meta.get_field(name).get_db_prep_save(values[name], connection) for name in columns]
+    updated = [db_column[name] for name in sorted(fields) if name != "external_id"] + ["updated_at"]
+    sql = (
+        f"INSERT INTO {Customer._meta.db_table} ({', '.join(db_column[name] for name in columns)}) "
+        f"VALUES ({', '.join(['%s'] * len(columns))}) "
+        "ON CONFLICT (organization_id, external_id) WHERE deleted_at IS NULL DO UPDATE SET "
+        + ", ".join(f"{column} = excluded.{column}" for column in updated)
+        + " RETURNING id, created_at"
+    )
     with transaction.atomic():
-        existing = _live_customers(organization).filter(external_id=external_id).values_list("pk", flat=True).first()
-        if existing is None:
-            try:
-                with transaction.atomic():
-                    return create_customer(organization=organization, data=data), True
-            except ValidationFailed as exc:
-                if exc.details != {"external_id": ["value_already_exist"]}:
-                    raise
-            existing = _live_customers(organization).filter(external_id=external_id).values_list("pk", flat=True).get()
-        customer = Customer(pk=existing)
-        return update_customer(customer=customer, data=data), False
+        with connection.cursor() as cursor:
+            cursor.execute(sql, params)
+            customer_id, created_at = cursor.fetchone()
+        customer = Customer.objects.select_related("organization").get(pk=customer_id)
+        # The row is new exactly when it carries the creation time this statement wrote.
+        created = _as_datetime(created_at) == now
+        if created:
+            _adjust_live_count(organization, +1)
+        if metadata is not None:
+            _replace_metadata(customer, metadata)
+    return customer, created
+
+
+def _as_datetime(value: Any) -> datetime:
+    """A timestamp read by raw SQL: PostgreSQL returns a datetime, SQLite a string."""
+    if isinstance(value, datetime):
+        return value
+    return Customer._meta.get_field("created_at").to_python(value).replace(tzinfo=UTC)
 
 
 @transaction.atomic
@@ -365,10 +395,13 @@ def _adjust_live_count(organization: Organization, delta: int) -> None:
 def recount_live_customers(*, organization: Organization) -> int:
     """Set the counter from the table, e.g. after a bulk load that bypassed the services."""
     count = Customer.live.filter(organization=organization).count()
+    if LiveCustomerCount.objects.filter(organization=organization).update(live_count=count):
+        return count
     try:
         with transaction.atomic():
-            LiveCustomerCount.objects.update_or_create(organization=organization, defaults={"live_count": count})
+            LiveCustomerCount.objects.create(organization=organization, live_count=count)
     except IntegrityError:
-        # Another transaction created the row first; it counted under its own snapshot, so count again.
+        # A concurrent transaction created the row first and has committed: count again, seeing its rows.
+        count = Customer.live.filter(organization=organization).count()
         LiveCustomerCount.objects.filter(organization=organization).update(live_count=count)
     return count

@@ -122,9 +122,12 @@ def customer_detail(request, customer_id, tab="overview"):
         "country_name": countries.name(customer.country) if customer.country else "",
         "emails": [address.strip() for address in (customer.email or "").split(",")],
     }
+    template = "customers/detail.html"
     if request.htmx and request.htmx.target == "tab-panel":
-        return render(request, "customers/detail.html#tab-panel", context)
-    return render(request, "customers/detail.html", context)
+        template += "#tab-panel"
+    # The customer's own dates (start dates, usage periods) read in the customer's timezone.
+    with timezone.override(customer.applicable_timezone):
+        return render(request, template, context)
 
 
 def _subscriptions_tab(request, customer) -> dict:
@@ -148,7 +151,7 @@ def _usage_tab(request, customer) -> dict:
     return context
 
 
-TAB_CONTEXTS = {"subscriptions": _subscriptions_tab, "usage": _usage_tab}
+TAB_CONTEXTS = {"overview": _subscriptions_tab, "subscriptions": _subscriptions_tab, "usage": _usage_tab}
 
 
 @require_http_methods(["GET", "POST"])

@@ -334,3 +334,13 @@ def test_openapi_schema_and_docs_are_served(client):
     assert {"/api/v1/customers", "/api/v1/customers/{external_id}"} <= set(paths)
     docs = client.get("/api/docs")
     assert docs.status_code == 200 and b"redoc" in docs.content.lower()
+
+
+def test_upsert_is_a_handful_of_statements(api, django_assert_num_queries):
+    api.post("/api/v1/customers", body(external_id="first"))  # the organization's counter now exists
+    # api key + savepoint + upsert + re-read + counter + release + metadata
+    with django_assert_num_queries(7):
+        assert api.post("/api/v1/customers", body(external_id="c1", name="Acme")).status_code == 200
+    # an update moves no counter
+    with django_assert_num_queries(6):
+        assert api.post("/api/v1/customers", body(external_id="c1", city="Lyon")).status_code == 200

@@ -4,10 +4,10 @@ from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema
 from rest_framework import serializers
 from rest_framework.response import Response
 
+from billing.api.fields import reject_unsupported
 from billing.api.pagination import paginate
 from billing.api.schema import PAGINATION_PARAMETERS, PaginationMeta, errors
 from billing.api.views import LagoApiView
-from billing.errors import ValidationFailed
 from customers.selectors import (
     count_live_customers,
     get_customer_by_external_id,
@@ -72,21 +72,15 @@ class CustomerUpdateInput(CustomerInput):
     external_id = serializers.CharField(required=False, trim_whitespace=False)
 
 
-def _reject_unknown_keys(payload: dict, serializer_class: type[serializers.Serializer]) -> None:
-    """A misspelled or unsupported field is an error, never a silent success."""
-    fields = serializer_class().fields
-    unknown = {key: ["unknown_field"] for key in payload if key not in fields}
-    billing = payload.get("billing_configuration")
-    if isinstance(billing, dict):
-        billing_fields = BillingConfigurationInput().fields
-        unknown.update({key: ["unknown_field"] for key in billing if key not in billing_fields})
-    if unknown:
-        raise ValidationFailed(unknown)
+CUSTOMER_FIELDS = frozenset(CustomerInput._declared_fields)
+BILLING_CONFIGURATION_FIELDS = frozenset(BillingConfigurationInput._declared_fields)
 
 
 def _service_data(payload: dict, serializer_class: type[serializers.Serializer]) -> dict:
     """Validate types and flatten `billing_configuration` into the service's field names."""
-    _reject_unknown_keys(payload, serializer_class)
+    reject_unsupported(payload, CUSTOMER_FIELDS)
+    if isinstance(payload.get("billing_configuration"), dict):
+        reject_unsupported(payload["billing_configuration"], BILLING_CONFIGURATION_FIELDS)
     serializer = serializer_class(data=payload)
     serializer.is_valid(raise_exception=True)
     data = dict(serializer.validated_data)

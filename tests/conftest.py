@@ -70,7 +70,13 @@ def page(chromium, live_server):
     page.on("pageerror", lambda error: problems.append(f"JavaScript error: {error}"))
     page.on("console", on_console)
     page.on("response", on_response)
-    page.on("requestfailed", lambda req: problems.append(f"request failed: {req.url} ({req.failure})"))
+
+    def on_request_failed(request):
+        # A navigation (form submit, redirect) cancels what the previous page was still loading.
+        if request.failure != "net::ERR_ABORTED":
+            problems.append(f"request failed: {request.url} ({request.failure})")
+
+    page.on("requestfailed", on_request_failed)
     yield page
     context.close()
     assert not problems, problems

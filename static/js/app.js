@@ -1,4 +1,5 @@
-// Metadata rows: add and remove without a page reload (Django formset conventions).
+// Formset rows (customer metadata, plan charges): add and remove without a page reload (Django
+// formset conventions). The container may name its row template in data-row-template.
 document.addEventListener("click", (event) => {
   const add = event.target.closest("[data-add-row]");
   if (add) {
@@ -8,10 +9,11 @@ document.addEventListener("click", (event) => {
     const visible = container.querySelectorAll("[data-row]:not([hidden])").length;
     if (visible >= Number(container.dataset.maxRows)) return;
     const index = Number(total.value);
-    const template = document.getElementById("metadata-row-template").innerHTML.replaceAll("__prefix__", index);
+    const templateId = container.dataset.rowTemplate || "metadata-row-template";
+    const template = document.getElementById(templateId).innerHTML.replaceAll("__prefix__", index);
     container.insertAdjacentHTML("beforeend", template);
     total.value = index + 1;
-    container.lastElementChild.querySelector("input[type=text]")?.focus();
+    container.lastElementChild.querySelector("input[type=text], select, textarea")?.focus();
     syncAddButton(add);
     return;
   }
@@ -46,4 +48,9 @@ document.addEventListener("click", (event) => {
   document.querySelectorAll("details.dropdown[open]").forEach((menu) => {
     if (!menu.contains(event.target)) menu.removeAttribute("open");
   });
+});
+
+// Confirmation messages fade out after a few seconds; errors stay.
+document.addEventListener("DOMContentLoaded", () => {
+  document.querySelectorAll(".flash").forEach((flash) => setTimeout(() => flash.remove(), 5000));
 });

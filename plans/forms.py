@@ -1,0 +1,391 @@
+"""Staff forms for billable metrics and plans. They parse input; the services decide what is valid."""
+
+import json
+from decimal import Decimal
+
+from django import forms
+
+from billing.currencies import CURRENCY_CHOICES, is_currency, minor_unit_digits
+from billing.money import from_minor_units, parse_decimal, to_minor_units
+from plans.charge_models import CHARGE_MODELS, validate_properties
+from plans.models import AggregationType, PlanInterval
+
+# Sentences shown next to a field for each error code the services raise.
+ERROR_MESSAGES = {
+    "value_is_mandatory": "This field is required.",
+    "value_is_invalid": "This value is not valid.",
+    "value_is_too_long": "This value is too long.",
+    "value_is_out_of_range": "This amount is too large.",
+    # Charge properties (plans/charge_models.py). Amounts are JSON strings, as in Lago's API.
+    "invalid_amount": 'Enter an amount of 0 or more as a quoted decimal, such as "0.5".',
+    "invalid_rate": 'Enter a percentage of 0 or more as a quoted decimal, such as "1.5".',
+    "invalid_fixed_amount": 'Enter a fixed amount of 0 or more as a quoted decimal, such as "0.2".',
+    "invalid_free_units": "Enter a whole number of free units, 0 or more (not quoted).",
+    "invalid_package_size": "Enter a whole number of units per package, 1 or more (not quoted).",
+    "invalid_free_units_per_events": "Enter a whole number of free events, 1 or more (not quoted).",
+    "invalid_free_units_per_total_aggregation": 'Enter a free amount of 0 or more as a quoted decimal, such as "500".',
+    "per_transaction_max_lower_than_per_transaction_min": "The maximum per transaction is below the minimum.",
+    "missing_graduated_ranges": "Add at least one range.",
+    "missing_volume_ranges": "Add at least one range.",
+    "invalid_graduated_ranges": (
+        "Ranges must start at 0 (or 1), follow each other without gaps (each from_value is the previous "
+        "to_value + 1, or equal to it), use whole numbers, and end with an open range (to_value null)."
+    ),
+    "invalid_volume_ranges": (
+        "Ranges must start at 0 (or 1), each from_value must be the previous to_value + 1, bounds are "
+        "whole numbers, and the last range is open (to_value null)."
+    ),
+    "invalid_type": "Enter a list of non-empty property names.",
+    "invalid_aggregation_type_or_charge_model": (
+        "The percentage model cannot price a metric aggregated with “latest”: pick another model or metric."
+    ),
+}
+
+# Per-resource wording for the codes whose meaning depends on what is edited.
+METRIC_MESSAGES = {
+    "value_already_exist": "Already used by another billable metric.",
+    "value_is_not_editable": (
+        "Cannot change while a plan charges this metric: its past usage was aggregated with the current value."
+    ),
+}
+PLAN_MESSAGES = {
+    "value_already_exist": "Already used by another plan.",
+    "value_is_not_editable": "Cannot change once the plan has subscriptions: their billing depends on it.",
+}
+
+CHARGE_MODEL_LABELS = {
+    "standard": "Standard",
+    "graduated": "Graduated",
+    "package": "Package",
+    "percentage": "Percentage",
+    "volume": "Volume",
+}
+
+# One example of `properties` per charge model, shown beside the JSON field.
+PROPERTIES_EXAMPLES = {
+    "standard": {"amount": "0.5"},
+    "graduated": {
+        "graduated_ranges": [
+            {"from_value": 0, "to_value": 100, "per_unit_amount": "0.5", "flat_amount": "0"},
+            {"from_value": 101, "to_value": None, "per_unit_amount": "0.4", "flat_amount": "10"},
+        ]
+    },
+    "package": {"amount": "10", "package_size": 1000, "free_units": 0},
+    "percentage": {"rate": "1.5", "fixed_amount": "0.2"},
+    "volume": {
+        "volume_ranges": [
+            {"from_value": 0, "to_value": 100, "per_unit_amount": "0.5", "flat_amount": "0"},
+            {"from_value": 101, "to_value": None, "per_unit_amount": "0.4", "flat_amount": "10"},
+        ]
+    },
+}
+
+CHARGE_MODEL_HELP = {
+    "standard": "A price per unit.",
+    "graduated": "Each range prices the units that fall in it, plus its flat amount once reached.",
+    "package": "A price per started package of units, after the free units.",
+    "percentage": "A percentage of the aggregated amount, plus an optional fixed fee per event.",
+    "volume": "All units at the price of the one range the total falls in, plus its flat amount.",
+}
+
+
+def properties_examples() -> list[tuple[str, str, str, str]]:
+    """(model, label, help, example JSON) for each charge model, for the form's help text."""
+    return [
+        (model, CHARGE_MODEL_LABELS[model], CHARGE_MODEL_HELP[model], json.dumps(PROPERTIES_EXAMPLES[model]))
+        for model in CHARGE_MODELS
+    ]
+
+
+def message_for(code: str, overrides: dict[str, str] | None = None) -> str:
+    if overrides and code in overrides:
+        return overrides[code]
+    return ERROR_MESSAGES.get(code, code.replace("_", " ").capitalize() + ".")
+
+
+def _locked(form: forms.Form, names: tuple[str, ...], reason: str | None) -> None:
+    """Show fields as locked (the form shows the reason once); a changed value still reaches the service,
+    which refuses it, so the form never reports a change it did not make."""
+    if not reason:
+        return
+    for name in names:
+        field = form.fields[name]
+        if not isinstance(field.widget, forms.Select):
+            # A select has no read-only state: it stays submittable and its help says it is locked.
+            field.widget.attrs["readonly"] = True
+        field.help_text = "Locked: see the note above."
+
+
+# Billable metrics ---------------------------------------------------------------------------
+
+
+class BillableMetricForm(forms.Form):
+    name = forms.CharField(label="Name", max_length=255)
+    code = forms.CharField(
+        label="Code",
+        max_length=255,
+        strip=False,
+        help_text="Events are matched to this metric by this code (the event’s “code”).",
+    )
+    description = forms.CharField(
+        label="Description", required=False, empty_value=None, widget=forms.Textarea(attrs={"rows": 2})
+    )
+    aggregation_type = forms.ChoiceField(
+        label="Aggregation",
+        choices=[("", "Choose an aggregation"), *AggregationType.choices],
+        help_text="Count: number of events. Sum, max, latest: of a property. Unique count: distinct values.",
+    )
+    field_name = forms.CharField(
+        label="Field name",
+        required=False,
+        empty_value=None,
+        max_length=255,
+        help_text="The event property to aggregate, such as “gb”. Required for every aggregation except count.",
+    )
+
+    def __init__(self, *args, lock_reason: str | None = None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.lock_reason = lock_reason
+        _locked(self, ("code", "aggregation_type", "field_name"), lock_reason)
+
+    def service_data(self) -> dict:
+        return {name: self.cleaned_data.get(name) for name in self.fields}
+
+    @staticmethod
+    def initial_for(metric) -> dict:
+        return {name: getattr(metric, name) or "" for name in BillableMetricForm.base_fields}
+
+
+# Plans ----------------------------------------------------------------------------------------
+
+
+class PlanForm(forms.Form):
+    name = forms.CharField(label="Name", max_length=255)
+    code = forms.CharField(
+        label="Code", max_length=255, strip=False, help_text="The plan’s unique code, used to subscribe customers."
+    )
+    description = forms.CharField(
+        label="Description", required=False, empty_value=None, widget=forms.Textarea(attrs={"rows": 2})
+    )
+    interval = forms.ChoiceField(label="Billing interval", choices=PlanInterval.choices)
+    amount = forms.CharField(
+        label="Base amount",
+        max_length=40,
+        help_text="Charged every period, in major units of the currency, such as 49.99. 0 for none.",
+        widget=forms.TextInput(attrs={"inputmode": "decimal", "autocomplete": "off", "placeholder": "0.00"}),
+    )
+    amount_currency = forms.ChoiceField(label="Currency", choices=CURRENCY_CHOICES)
+    pay_in_advance = forms.BooleanField(
+        label="Pay the base amount in advance",
+        required=False,
+        help_text="Unchecked: the base amount is invoiced at the end of each period.",
+    )
+    trial_period = forms.IntegerField(
+        label="Trial period (days)",
+        required=False,
+        min_value=0,
+        max_value=3650,
+        help_text="Days without the base amount at the start of a subscription. Empty: no trial.",
+    )
+
+    def __init__(self, *args, lock_reason: str | None = None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.lock_reason = lock_reason
+        _locked(self, ("interval", "amount_currency"), lock_reason)
+
+    def clean(self):
+        cleaned = super().clean()
+        currency, text = cleaned.get("amount_currency"), cleaned.get("amount")
+        if currency is None or text is None:
+            return cleaned
+        text = text.strip()
+        if "," in text:
+            self.add_error("amount", "Use a dot for decimals and no thousands separator, such as 1234.50.")
+            return cleaned
+        amount = parse_decimal(text)
+        if amount is None or amount < 0:
+            self.add_error("amount", "Enter an amount of 0 or more, such as 49.99.")
+            return cleaned
+        digits = minor_unit_digits(currency)
+        if -amount.normalize().as_tuple().exponent > digits:
+            # Refuse rather than round: the amount saved must be the amount typed.
+            if digits == 0:
+                self.add_error("amount", f"{currency} has no minor unit: enter a whole amount.")
+            else:
+                self.add_error("amount", f"{currency} amounts have at most {digits} decimals.")
+            return cleaned
+        cleaned["amount_cents"] = to_minor_units(amount, currency)
+        return cleaned
+
+    def service_data(self) -> dict:
+        data = {
+            name: self.cleaned_data.get(name)
+            for name in ("name", "code", "description", "interval", "amount_currency", "pay_in_advance")
+        }
+        data["amount_cents"] = self.cleaned_data["amount_cents"]
+        data["trial_period"] = self.cleaned_data.get("trial_period") or 0
+        return data
+
+    @staticmethod
+    def initial_for(plan) -> dict:
+        return {
+            "name": plan.name,
+            "code": plan.code,
+            "description": plan.description or "",
+            "interval": plan.interval,
+            "amount": canonical_amount(plan.amount_cents, plan.amount_currency),
+            "amount_currency": plan.amount_currency,
+            "pay_in_advance": plan.pay_in_advance,
+            "trial_period": plan.trial_period or None,
+        }
+
+
+def canonical_amount(amount_cents: int, currency: str) -> str:
+    """An amount in major units with the currency's minor digits (4999 EUR -> "49.99")."""
+    if not is_currency(currency):
+        return str(amount_cents)
+    return str(from_minor_units(amount_cents, currency))
+
+
+def format_amount(amount_cents: int, currency: str) -> str:
+    """For display: "1,234.50 EUR", "1,000 JPY"."""
+    if not is_currency(currency):
+        return f"{amount_cents} {currency}"
+    return f"{from_minor_units(amount_cents, currency):,f} {currency}"
+
+
+class ChargeForm(forms.Form):
+    id = forms.CharField(required=False, widget=forms.HiddenInput)
+    billable_metric_id = forms.ChoiceField(label="Billable metric")
+    charge_model = forms.ChoiceField(
+        label="Charge model", choices=[(model, CHARGE_MODEL_LABELS[model]) for model in CHARGE_MODELS]
+    )
+    properties = forms.CharField(
+        label="Properties (JSON)",
+        required=False,
+        strip=True,
+        widget=forms.Textarea(
+            attrs={"rows": 4, "spellcheck": "false", "class": "mono", "placeholder": json.dumps({"amount": "0.5"})}
+        ),
+    )
+    invoice_display_name = forms.CharField(label="Name on invoices", required=False, empty_value=None, max_length=255)
+
+    def __init__(self, *args, metrics=(), **kwargs):
+        super().__init__(*args, **kwargs)
+        self.metrics = {str(metric.pk): metric for metric in metrics}
+        # Tall enough for the JSON it holds (pretty-printed ranges run to 15 lines and more).
+        text = self.data.get(self.add_prefix("properties")) if self.is_bound else self.initial.get("properties")
+        lines = (text or "").count("\n") + 1
+        self.fields["properties"].widget.attrs["rows"] = min(max(lines, 4), 18)
+        self.fields["billable_metric_id"].choices = [
+            ("", "Choose a metric"),
+            *((str(metric.pk), f"{metric.name} ({metric.code})") for metric in metrics),
+        ]
+
+    def clean_properties(self):
+        text = self.cleaned_data["properties"]
+        if not text:
+            return None
+        try:
+            # Decimals never go through a float: an unquoted 0.5 stays exact and the domain
+            # refuses it with the same answer as the API gives.
+            value = json.loads(text, parse_float=Decimal)
+        except ValueError as exc:
+            raise forms.ValidationError(f"This is not valid JSON ({exc.msg}, line {exc.lineno}).") from None
+        if not isinstance(value, dict):
+            raise forms.ValidationError('Enter a JSON object, such as {"amount": "0.5"}.')
+        return value
+
+    def clean(self):
+        cleaned = super().clean()
+        model = cleaned.get("charge_model")
+        if model and "properties" in cleaned and not self.cleaned_data.get("DELETE"):
+            # The domain's own validator, run per row so each error lands on its row.
+            _, errors = validate_properties(model, cleaned["properties"])
+            for key, codes in errors.items():
+                for code in codes:
+                    self.add_error("properties", f"{key}: {message_for(code)}")
+        return cleaned
+
+    def service_row(self) -> dict:
+        return {
+            "id": self.cleaned_data.get("id") or None,
+            "billable_metric_id": self.cleaned_data["billable_metric_id"],
+            "charge_model": self.cleaned_data["charge_model"],
+            "properties": self.cleaned_data["properties"],
+            "invoice_display_name": self.cleaned_data.get("invoice_display_name"),
+        }
+
+
+class BaseChargeFormSet(forms.BaseFormSet):
+    def __init__(self, *args, metrics=(), **kwargs):
+        self.metrics = list(metrics)
+        super().__init__(*args, **kwargs)
+
+    def full_clean(self):
+        super().full_clean()
+        if not self.is_bound:
+            return
+        for form in self.forms:
+            if self.can_delete and self._should_delete_form(form):
+                # A removed row is hidden on the page: its errors would point at nothing.
+                form._errors = forms.utils.ErrorDict()
+
+    def get_form_kwargs(self, index):
+        return {**super().get_form_kwargs(index), "metrics": self.metrics}
+
+    @property
+    def empty_form(self):
+        form = self.form(
+            auto_id=self.auto_id,
+            prefix=self.add_prefix("__prefix__"),
+            empty_permitted=True,
+            use_required_attribute=False,
+            metrics=self.metrics,
+            renderer=self.renderer,
+        )
+        self.add_fields(form, None)
+        return form
+
+    def live_forms(self):
+        for form in self.forms:
+            if form.cleaned_data.get("DELETE"):
+                continue
+            if not form.has_changed() and not form.cleaned_data.get("id"):
+                continue  # a blank row added then left empty
+            yield form
+
+    def service_rows(self) -> list[dict]:
+        return [form.service_row() for form in self.live_forms()]
+
+
+ChargeFormSet = forms.formset_factory(
+    ChargeForm, formset=BaseChargeFormSet, extra=0, can_delete=True, max_num=50, validate_max=True, absolute_max=100
+)
+
+
+def charge_initial(charge) -> dict:
+    return {
+        "id": str(charge.pk),
+        "billable_metric_id": str(charge.billable_metric_id),
+        "charge_model": charge.charge_model,
+        "properties": json.dumps(charge.properties, indent=2),
+        "invoice_display_name": charge.invoice_display_name or "",
+    }
+
+
+def add_domain_errors(form: forms.Form, details: dict[str, list[str]], overrides: dict[str, str]) -> list[str]:
+    """Put the service's error codes next to their fields, as sentences; return those of no field."""
+    field_map = {"amount_cents": "amount"}
+    other: list[str] = []
+    for field, codes in details.items():
+        name = field_map.get(field, field)
+        for code in codes:
+            message = message_for(code, overrides)
+            if code == "value_is_not_editable" and getattr(form, "lock_reason", None):
+                message = form.lock_reason
+            if name in form.fields:
+                form.add_error(name, message)
+            else:
+                other.append(f"{field}: {message}" if field not in ("charges", "charge_model") else message)
+    return other

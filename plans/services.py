@@ -11,6 +11,7 @@ from billing.currencies import is_currency
 from billing.errors import NotAllowed, NotFound, ValidationFailed
 from customers.models import Customer
 from customers.services import create_customer
+from events.models import UsageRollup
 from organizations.models import Organization
 from plans.charge_models import CHARGE_MODELS, validate_properties
 from plans.models import (
@@ -84,6 +85,11 @@ def _save_unique(instance, code_field: str = "code") -> None:
         raise ValidationFailed({code_field: ["value_already_exist"]}) from None
 
 
+def _metric_charged(metric: BillableMetric) -> bool:
+    """Whether a live plan prices this metric."""
+    return metric.charges.filter(deleted_at__isnull=True, plan__deleted_at__isnull=True).exists()
+
+
 @transaction.atomic
 def create_billable_metric(*, organization: Organization, data: dict[str, Any]) -> BillableMetric:
     fields = _clean_metric(data, partial=False)
@@ -98,10 +104,10 @@ def create_billable_metric(*, organization: Organization, data: dict[str, Any]) 
 @transaction.atomic
 def update_billable_metric(*, metric: BillableMetric, data: dict[str, Any]) -> BillableMetric:
     fields = _clean_metric(data, partial=True)
-    in_use = metric.charges.filter(deleted_at__isnull=True).exists()
+    # Events were matched and rolled up under these; changing them would rewrite past usage.
+    locked = _metric_charged(metric) or UsageRollup.objects.filter(billable_metric=metric).exists()
     for field in ("code", "aggregation_type", "field_name"):
-        # Events were aggregated under these; changing them would rewrite past usage.
-        if in_use and field in fields and fields[field] != getattr(metric, field):
+        if locked and field in fields and fields[field] != getattr(metric, field):
             raise ValidationFailed({field: ["value_is_not_editable"]})
     for field, value in fields.items():
         setattr(metric, field, value)
@@ -112,7 +118,7 @@ def update_billable_metric(*, metric: BillableMetric, data: dict[str, Any]) -> B
 
 @transaction.atomic
 def delete_billable_metric(*, metric: BillableMetric) -> BillableMetric:
-    if metric.charges.filter(deleted_at__isnull=True, plan__deleted_at__isnull=True).exists():
+    if _metric_charged(metric):
         raise NotAllowed("billable_metric_in_use")
     metric.deleted_at = timezone.now()
     metric.save(update_fields=["deleted_at", "updated_at"])
@@ -267,7 +273,9 @@ def delete_plan(*, plan: Plan) -> Plan:
     """Soft-delete the plan and end its live subscriptions, as Lago does."""
     for subscription in plan.subscriptions.filter(status__in=[SubscriptionStatus.PENDING, SubscriptionStatus.ACTIVE]):
         terminate_subscription(subscription=subscription)
-    plan.deleted_at = timezone.now()
+    now = timezone.now()
+    plan.charges.filter(deleted_at__isnull=True).update(deleted_at=now)
+    plan.deleted_at = now
     plan.save(update_fields=["deleted_at", "updated_at"])
     return plan
 

@@ -355,3 +355,16 @@ def test_activation_task_runs_the_service(organization):
     SubscriptionFactory(customer__organization=organization, status="pending", started_at=None, subscription_at=NOW)
     assert activate_due_subscriptions_task.apply().get() == 1
     assert Subscription.objects.get().status == "active"
+
+
+def test_metric_with_usage_keeps_its_aggregation_but_one_only_in_deleted_plans_is_free(api, organization):
+    charge = ChargeFactory(plan__organization=organization, billable_metric__code="calls")
+    subscription = SubscriptionFactory(customer__organization=organization, plan=charge.plan, external_id="s")
+    api.post("/api/v1/events", {"event": {"transaction_id": "t", "external_subscription_id": "s", "code": "calls"}})
+    api.delete(f"/api/v1/plans/{charge.plan.code}")
+    subscription.refresh_from_db()
+    assert subscription.status == "terminated"
+    # No live plan charges it any more, but its events were rolled up under its field.
+    response = api.put("/api/v1/billable_metrics/calls", {"billable_metric": {"field_name": "other"}})
+    assert response.json()["error_details"] == {"field_name": ["value_is_not_editable"]}
+    assert api.delete("/api/v1/billable_metrics/calls").status_code == 200

@@ -13,18 +13,19 @@ from events.models import Event
 from events.services import ingest_events
 
 
-def event_payload(*, event_id, transaction_id, subscription, code, timestamp, properties, created_at) -> dict:
+def event_payload(event) -> dict:
+    """Lago's event object, for a stored `Event` or an `AcceptedEvent` fresh from ingestion."""
     return {
-        "lago_id": str(event_id),
-        "transaction_id": transaction_id,
-        "lago_customer_id": str(subscription.customer_id),
-        "code": code,
-        "timestamp": iso_ms(timestamp),
+        "lago_id": str(event.id),
+        "transaction_id": event.transaction_id,
+        "lago_customer_id": str(event.subscription.customer_id),
+        "code": event.code,
+        "timestamp": iso_ms(event.timestamp),
         "precise_total_amount_cents": None,
-        "properties": properties,
-        "lago_subscription_id": str(subscription.pk),
-        "external_subscription_id": subscription.external_id,
-        "created_at": created_at.strftime(DATETIME_FORMAT),
+        "properties": event.properties,
+        "lago_subscription_id": str(event.subscription.pk),
+        "external_subscription_id": event.subscription.external_id,
+        "created_at": event.created_at.strftime(DATETIME_FORMAT),
     }
 
 
@@ -50,18 +51,6 @@ class EventOutput(serializers.Serializer):
     created_at = serializers.CharField()
 
 
-def _accepted_payload(event) -> dict:
-    return event_payload(
-        event_id=event.id,
-        transaction_id=event.transaction_id,
-        subscription=event.subscription,
-        code=event.code,
-        timestamp=event.timestamp,
-        properties=event.properties,
-        created_at=event.created_at,
-    )
-
-
 class EventsApi(LagoApiView):
     @extend_schema(
         operation_id="create_event",
@@ -70,7 +59,7 @@ class EventsApi(LagoApiView):
     )
     def post(self, request):
         [event] = ingest_events(organization=self.organization, raw_events=[self.root_payload("event")], batch=False)
-        return Response({"event": _accepted_payload(event)})
+        return Response({"event": event_payload(event)})
 
 
 class EventsBatchApi(LagoApiView):
@@ -88,7 +77,7 @@ class EventsBatchApi(LagoApiView):
         if not isinstance(events, list):
             raise MissingRootKey("events")
         accepted = ingest_events(organization=self.organization, raw_events=events, batch=True)
-        return Response({"events": [_accepted_payload(event) for event in accepted]})
+        return Response({"events": [event_payload(event) for event in accepted]})
 
 
 class EventApi(LagoApiView):
@@ -106,16 +95,4 @@ class EventApi(LagoApiView):
         )
         if event is None:
             raise NotFound("event")
-        return Response(
-            {
-                "event": event_payload(
-                    event_id=event.pk,
-                    transaction_id=event.transaction_id,
-                    subscription=event.subscription,
-                    code=event.code,
-                    timestamp=event.timestamp,
-                    properties=event.properties,
-                    created_at=event.created_at,
-                )
-            }
-        )
+        return Response({"event": event_payload(event)})

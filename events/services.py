@@ -49,17 +49,23 @@ class _ParsedEvent:
     properties: dict
 
 
+def _json_number(value: Any) -> Decimal | None:
+    """A JSON number or numeric string as a Decimal (floats through their shortest repr), else None."""
+    if isinstance(value, bool):
+        return None
+    try:
+        number = Decimal(repr(value)) if isinstance(value, float) else Decimal(str(value).strip())
+    except InvalidOperation:
+        return None
+    return number if number.is_finite() else None
+
+
 def parse_timestamp(value: Any, now: datetime) -> datetime | None:
     """Unix seconds as an int, a float or a numeric string; None (or absent) means now."""
     if value is None:
         return now
-    if isinstance(value, bool):
-        return None
-    try:
-        seconds = Decimal(repr(value)) if isinstance(value, float) else Decimal(str(value).strip())
-    except InvalidOperation:
-        return None
-    if not seconds.is_finite() or not 0 <= seconds <= MAX_TIMESTAMP:
+    seconds = _json_number(value)
+    if seconds is None or not 0 <= seconds <= MAX_TIMESTAMP:
         return None
     whole = int(seconds)
     microseconds = int((seconds - whole) * 1_000_000)
@@ -95,13 +101,8 @@ def numeric_value(value: Any) -> Decimal | None:
     """A property read as a number; raises ValueError when it is not one."""
     if value is None:
         return None
-    if isinstance(value, bool):
-        raise ValueError
-    try:
-        number = Decimal(repr(value)) if isinstance(value, float) else Decimal(str(value).strip())
-    except InvalidOperation:
-        raise ValueError from None
-    if not number.is_finite() or abs(number) >= Decimal(10) ** 24:
+    number = _json_number(value)
+    if number is None or abs(number) >= Decimal(10) ** 24:
         raise ValueError
     return number
 

@@ -12,6 +12,8 @@ from billing.errors import NotAllowed, NotFound, ValidationFailed
 from customers.models import Customer
 from customers.services import create_customer
 from events.models import UsageRollup
+from invoicing.services import bill_termination
+from invoicing.tasks import enqueue_subscription_start
 from organizations.models import Organization
 from plans.charge_models import CHARGE_MODELS, validate_properties
 from plans.models import (
@@ -358,6 +360,8 @@ def create_subscription(*, organization: Organization, data: dict[str, Any]) -> 
         started_at=fields["subscription_at"] if starts_now else None,
     )
     _save_unique(subscription, code_field="external_id")
+    if starts_now:
+        enqueue_subscription_start(subscription)
     return subscription, True
 
 
@@ -375,6 +379,9 @@ def terminate_subscription(*, subscription: Subscription) -> Subscription:
     else:
         raise NotFound("subscription")
     subscription.save(update_fields=["status", "terminated_at", "canceled_at", "updated_at"])
+    if subscription.status == SubscriptionStatus.TERMINATED:
+        # Billed at once, in this transaction: what is due in arrears up to now.
+        bill_termination(subscription=subscription, at=now)
     return subscription
 
 
@@ -392,5 +399,6 @@ def activate_due_subscriptions(*, now: datetime | None = None) -> int:
             subscription.status = SubscriptionStatus.ACTIVE
             subscription.started_at = subscription.subscription_at
             subscription.save(update_fields=["status", "started_at", "updated_at"])
+            enqueue_subscription_start(subscription)
             started += 1
     return started

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
-from django.db.models import Case, Count, Max, OuterRef, Q, Subquery, Sum, When
+from django.db.models import Case, Count, Max, Q, Sum, When
 from django.db.models.fields.json import KeyTextTransform
 
 from events.models import ROLLUP_BUCKET_SECONDS, Event, UsageRollup
@@ -96,29 +96,35 @@ def _add_rollups(accumulators, subscription, metrics, start: datetime, end: date
     in_range = UsageRollup.objects.filter(
         subscription=subscription, billable_metric__in=metrics, bucket_start__gte=start, bucket_start__lt=end
     )
-    latest = (
-        in_range.filter(billable_metric=OuterRef("billable_metric_id"), latest_timestamp__isnull=False)
-        .order_by("-latest_timestamp")
-        .values("latest_value")[:1]
-    )
-    rows = (
+    rows = list(
         in_range.values("billable_metric_id")
         .annotate(
             count=Sum("events_count"),
             total=Sum("units_sum"),
             maximum=Max("units_max"),
             latest_timestamp=Max("latest_timestamp"),
-            latest_value=Subquery(latest),
         )
         .order_by()
+    )
+    # The latest value sits in the bucket holding the newest timestamp: one more read, for the
+    # latest-aggregation metrics only (a correlated subquery here ran once per bucket).
+    latest_metrics = {metric.pk for metric in metrics if metric.aggregation_type == AggregationType.LATEST}
+    newest = Q()
+    for row in rows:
+        if row["billable_metric_id"] in latest_metrics and row["latest_timestamp"] is not None:
+            newest |= Q(billable_metric_id=row["billable_metric_id"], latest_timestamp=row["latest_timestamp"])
+    latest_values = (
+        dict(in_range.filter(newest).order_by("bucket_start").values_list("billable_metric_id", "latest_value"))
+        if newest
+        else {}
     )
     for row in rows:
         accumulators[row["billable_metric_id"]].add(
             count=row["count"],
             total=row["total"],
             maximum=row["maximum"],
-            latest_value=row["latest_value"],
-            latest_timestamp=row["latest_timestamp"],
+            latest_value=latest_values.get(row["billable_metric_id"]),
+            latest_timestamp=row["latest_timestamp"] if row["billable_metric_id"] in latest_values else None,
         )
 
 

@@ -3,18 +3,16 @@
 from datetime import datetime
 
 from celery import shared_task
-from django.db import OperationalError, transaction
+from django.db import OperationalError
 from django.utils import timezone
 
 from invoicing.models import Invoice
 from invoicing.services import (
     bill_due_period,
-    bill_subscription_start,
     drafts_due_for_finalization,
     due_periods,
     finalize_invoice,
 )
-from plans.models import Subscription
 
 RETRY = {"acks_late": True, "autoretry_for": (OperationalError,), "retry_backoff": True, "max_retries": 5}
 
@@ -39,17 +37,5 @@ def bill_period_task(subscription_id: str, period_start: str) -> str | None:
 
 
 @shared_task(**RETRY)
-def bill_subscription_start_task(subscription_id: str) -> str | None:
-    invoice = bill_subscription_start(subscription=Subscription.objects.get(pk=subscription_id))
-    return str(invoice.pk) if invoice else None
-
-
-@shared_task(**RETRY)
 def finalize_invoice_task(invoice_id: str) -> str:
     return finalize_invoice(invoice=Invoice.objects.get(pk=invoice_id)).status
-
-
-def enqueue_subscription_start(subscription: Subscription) -> None:
-    """Bill a plan paid in advance once the subscription's start is committed."""
-    if subscription.plan.pay_in_advance:
-        transaction.on_commit(lambda: bill_subscription_start_task.delay(str(subscription.pk)))

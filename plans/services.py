@@ -12,8 +12,7 @@ from billing.errors import NotAllowed, NotFound, ValidationFailed
 from customers.models import Customer
 from customers.services import create_customer
 from events.models import UsageRollup
-from invoicing.services import bill_termination
-from invoicing.tasks import enqueue_subscription_start
+from invoicing.services import bill_subscription_start, bill_termination
 from organizations.models import Organization
 from plans.charge_models import CHARGE_MODELS, validate_properties
 from plans.models import (
@@ -361,7 +360,8 @@ def create_subscription(*, organization: Organization, data: dict[str, Any]) -> 
     )
     _save_unique(subscription, code_field="external_id")
     if starts_now:
-        enqueue_subscription_start(subscription)
+        # A plan paid in advance is invoiced when the subscription starts, in this transaction.
+        bill_subscription_start(subscription=subscription)
     return subscription, True
 
 
@@ -399,6 +399,6 @@ def activate_due_subscriptions(*, now: datetime | None = None) -> int:
             subscription.status = SubscriptionStatus.ACTIVE
             subscription.started_at = subscription.subscription_at
             subscription.save(update_fields=["status", "started_at", "updated_at"])
-            enqueue_subscription_start(subscription)
+            bill_subscription_start(subscription=subscription)
             started += 1
     return started

@@ -5,13 +5,15 @@ names, one of the metrics, one multi-row INSERT ... ON CONFLICT DO NOTHING for t
 upsert of the rollups they feed (reference/performance.md: batch ingestion is the lever).
 """
 
+import json
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
+from uuid import UUID
 
-from django.db import connection, transaction
+from django.db import connection, models, transaction
 from django.utils import timezone
 
 from billing.errors import ValidationFailed
@@ -30,10 +32,20 @@ _NUMERIC_AGGREGATIONS = {AggregationType.SUM, AggregationType.MAX, AggregationTy
 
 
 @dataclass(frozen=True)
+class SubscriptionRef:
+    """The little ingestion needs of a subscription, read without building model instances."""
+
+    pk: UUID
+    external_id: str
+    customer_id: UUID
+    customer_deleted: bool
+
+
+@dataclass(frozen=True)
 class AcceptedEvent:
     id: int
     transaction_id: str
-    subscription: Subscription
+    subscription: SubscriptionRef
     code: str
     timestamp: datetime
     properties: dict
@@ -130,12 +142,12 @@ def ingest_events(*, organization: Organization, raw_events: list[Any], batch: b
 
     valid = [event for event in parsed if event is not None]
     subscriptions = {
-        subscription.external_id: subscription
-        for subscription in Subscription.objects.select_related("customer").filter(
+        external_id: SubscriptionRef(pk, external_id, customer_id, deleted_at is not None)
+        for pk, external_id, customer_id, deleted_at in Subscription.objects.filter(
             organization=organization,
             external_id__in={event.external_subscription_id for event in valid},
             status__in=LIVE_SUBSCRIPTION_STATUSES,
-        )
+        ).values_list("pk", "external_id", "customer_id", "customer__deleted_at")
     }
     metrics = {
         metric.code: metric
@@ -177,13 +189,13 @@ def _keyed(errors: dict[int, dict[str, list[str]]], batch: bool) -> dict:
 
 
 def _resolve_errors(
-    event: _ParsedEvent, subscriptions: dict[str, Subscription], metrics: dict[str, BillableMetric]
+    event: _ParsedEvent, subscriptions: dict[str, SubscriptionRef], metrics: dict[str, BillableMetric]
 ) -> dict[str, list[str]]:
     errors: dict[str, list[str]] = {}
     subscription = subscriptions.get(event.external_subscription_id)
     if subscription is None:
         errors["external_subscription_id"] = ["subscription_not_found"]
-    elif subscription.customer.deleted_at is not None:
+    elif subscription.customer_deleted:
         errors["external_subscription_id"] = ["customer_is_deleted"]
     metric = metrics.get(event.code)
     if metric is None:
@@ -196,43 +208,53 @@ def _resolve_errors(
     return errors
 
 
-def _column_values(model, columns: list[str], values: list[Any]) -> list[Any]:
-    """Adapt Python values the way the ORM would for this database (UUIDs, JSON, datetimes)."""
-    return [
-        model._meta.get_field(column).get_db_prep_save(value, connection)
-        for column, value in zip(columns, values, strict=True)
+def _rows_clause(model, columns: list[str], rows: list[list[Any]]) -> tuple[str, list[Any]]:
+    """The rows of a multi-row INSERT, and their parameters.
+
+    On PostgreSQL, one `unnest()` of typed arrays (one parameter per column): the statement text is
+    the same whatever the batch size, so it is parsed once and prepared by psycopg. Elsewhere (the
+    SQLite demo) a VALUES list adapted the way the ORM would.
+    """
+    fields = [model._meta.get_field(column) for column in columns]
+    if connection.vendor == "postgresql":
+        casts = ", ".join(f"%s::{field.db_type(connection)}[]" for field in fields)
+        arrays = [
+            [json.dumps(value) for value in values] if isinstance(field, models.JSONField) else list(values)
+            for field, values in zip(fields, zip(*rows, strict=True), strict=True)
+        ]
+        return f"SELECT * FROM unnest({casts})", arrays
+    params = [
+        field.get_db_prep_save(value, connection) for row in rows for field, value in zip(fields, row, strict=True)
     ]
+    placeholders = "(" + ", ".join(["%s"] * len(fields)) + ")"
+    return "VALUES " + ", ".join([placeholders] * len(rows)), params
 
 
 def _insert_events(
-    organization: Organization, events: list[_ParsedEvent], subscriptions: dict[str, Subscription], now: datetime
+    organization: Organization, events: list[_ParsedEvent], subscriptions: dict[str, SubscriptionRef], now: datetime
 ) -> list[AcceptedEvent]:
     columns = ["organization", "subscription", "transaction_id", "code", "timestamp", "properties", "created_at"]
-    db_columns = [Event._meta.get_field(column).column for column in columns]
-    params: list[Any] = []
-    for event in events:
-        subscription = subscriptions[event.external_subscription_id]
-        params += _column_values(
-            Event,
-            columns,
-            [
-                organization.pk,
-                subscription.pk,
-                event.transaction_id,
-                event.code,
-                event.timestamp,
-                event.properties,
-                now,
-            ],
-        )
-    row = "(" + ", ".join(["%s"] * len(columns)) + ")"
+    db_columns = ", ".join(Event._meta.get_field(column).column for column in columns)
+    rows = [
+        [
+            organization.pk,
+            subscriptions[event.external_subscription_id].pk,
+            event.transaction_id,
+            event.code,
+            event.timestamp,
+            event.properties,
+            now,
+        ]
+        for event in events
+    ]
+    source, params = _rows_clause(Event, columns, rows)
     sql = (
-        f"INSERT INTO {Event._meta.db_table} ({', '.join(db_columns)}) VALUES {', '.join([row] * len(events))} "
+        f"INSERT INTO {Event._meta.db_table} ({db_columns}) {source} "
         "ON CONFLICT (organization_id, transaction_id) DO NOTHING RETURNING id, transaction_id"
     )
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
-        inserted = dict((transaction_id, pk) for pk, transaction_id in cursor.fetchall())
+        inserted = {transaction_id: pk for pk, transaction_id in cursor.fetchall()}
     return [
         AcceptedEvent(
             id=inserted[event.transaction_id],
@@ -261,7 +283,7 @@ def _update_rollups(events: list[AcceptedEvent], metrics: dict[str, BillableMetr
     deltas: dict[tuple, _RollupDelta] = defaultdict(_RollupDelta)
     for event in events:
         metric = metrics[event.code]
-        key = (str(event.subscription.pk), str(metric.pk), _bucket_start(event.timestamp))
+        key = (event.subscription.pk, metric.pk, _bucket_start(event.timestamp))
         delta = deltas[key]
         delta.events_count += 1
         if metric.aggregation_type not in _NUMERIC_AGGREGATIONS:
@@ -285,17 +307,13 @@ def _update_rollups(events: list[AcceptedEvent], metrics: dict[str, BillableMetr
         "latest_value",
         "latest_timestamp",
     ]
-    params: list[Any] = []
     # Sorted keys: two batches touching the same buckets lock them in the same order (no deadlock).
-    for key in sorted(deltas):
-        delta = deltas[key]
-        params += _column_values(
-            UsageRollup,
-            columns,
-            [*key, delta.events_count, delta.units_sum, delta.units_max, delta.latest_value, delta.latest_timestamp],
-        )
+    rows = [
+        [*key, delta.events_count, delta.units_sum, delta.units_max, delta.latest_value, delta.latest_timestamp]
+        for key, delta in sorted(deltas.items())
+    ]
+    source, params = _rows_clause(UsageRollup, columns, rows)
     table = UsageRollup._meta.db_table
-    row = "(" + ", ".join(["%s"] * len(columns)) + ")"
     newer = (
         f"excluded.latest_timestamp IS NOT NULL AND ({table}.latest_timestamp IS NULL"
         f" OR excluded.latest_timestamp >= {table}.latest_timestamp)"
@@ -303,7 +321,7 @@ def _update_rollups(events: list[AcceptedEvent], metrics: dict[str, BillableMetr
     sql = f"""
         INSERT INTO {table} (subscription_id, billable_metric_id, bucket_start, events_count, units_sum, units_max,
                              latest_value, latest_timestamp)
-        VALUES {", ".join([row] * len(deltas))}
+        {source}
         ON CONFLICT (subscription_id, billable_metric_id, bucket_start) DO UPDATE SET
             events_count = {table}.events_count + excluded.events_count,
             units_sum = {table}.units_sum + excluded.units_sum,

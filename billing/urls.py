@@ -8,6 +8,7 @@ from billing.api.errors import unknown_api_route
 from customers.api import CustomerApi, CustomersApi
 from events.api import EventApi, EventsApi, EventsBatchApi
 from invoicing.api import CurrentUsageApi
+from invoicing.credit_notes_api import CreditNoteApi, CreditNoteEstimateApi, CreditNotesApi, CreditNoteVoidApi
 from plans.api import (
     BillableMetricApi,
     BillableMetricsApi,
@@ -32,6 +33,10 @@ api_v1 = [
     path("events", EventsApi.as_view()),
     path("events/batch", EventsBatchApi.as_view()),
     re_path(r"^events/(?P<transaction_id>[\s\S]+)$", EventApi.as_view()),
+    path("credit_notes", CreditNotesApi.as_view()),
+    path("credit_notes/estimate", CreditNoteEstimateApi.as_view()),
+    path("credit_notes/<str:lago_id>/void", CreditNoteVoidApi.as_view()),
+    path("credit_notes/<str:lago_id>", CreditNoteApi.as_view()),
     re_path(r"^[\s\S]*$", unknown_api_route),
 ]
 

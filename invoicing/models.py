@@ -154,3 +154,150 @@ class InvoiceSequence(models.Model):
 
     def __str__(self) -> str:
         return f"{self.organization_id}: {self.last_sequential_id}"
+
+
+# Credit notes ---------------------------------------------------------------------------------
+
+
+class CreditNoteReason(models.TextChoices):
+    DUPLICATED_CHARGE = "duplicated_charge", "Duplicated charge"
+    PRODUCT_UNSATISFACTORY = "product_unsatisfactory", "Product unsatisfactory"
+    ORDER_CHANGE = "order_change", "Order change"
+    ORDER_CANCELLATION = "order_cancellation", "Order cancellation"
+    FRAUDULENT_CHARGE = "fraudulent_charge", "Fraudulent charge"
+    OTHER = "other", "Other"
+
+
+class CreditNoteStatus(models.TextChoices):
+    FINALIZED = "finalized", "Finalized"
+    VOIDED = "voided", "Voided"
+
+
+class CreditStatus(models.TextChoices):
+    AVAILABLE = "available", "Available"
+    CONSUMED = "consumed", "Consumed"
+    VOIDED = "voided", "Voided"
+
+
+class RefundStatus(models.TextChoices):
+    PENDING = "pending", "Pending"
+    SUCCEEDED = "succeeded", "Succeeded"
+    FAILED = "failed", "Failed"
+
+
+class CreditNote(models.Model):
+    """Money given back on a finalized invoice: a credit (reduces the customer's next invoices, through
+    `balance_amount_cents`) and/or a refund (to pay back). The original invoice's totals never change.
+
+    Amounts are integer minor units of `currency`; taxes are not modelled yet and are always 0.
+    """
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    organization = models.ForeignKey(Organization, on_delete=models.PROTECT, related_name="credit_notes")
+    customer = models.ForeignKey(Customer, on_delete=models.PROTECT, related_name="credit_notes")
+    invoice = models.ForeignKey(Invoice, on_delete=models.PROTECT, related_name="credit_notes")
+    # Numbered per invoice, as Lago does: `<invoice number>-CN001`.
+    sequential_id = models.PositiveIntegerField()
+    number = models.CharField(max_length=80)
+    issuing_date = models.DateField()
+    reason = models.CharField(max_length=30, choices=CreditNoteReason.choices)
+    description = models.TextField(null=True, blank=True)
+    status = models.CharField(max_length=20, choices=CreditNoteStatus.choices, default=CreditNoteStatus.FINALIZED)
+    # None when nothing was credited (a refund only), as in Lago.
+    credit_status = models.CharField(max_length=20, choices=CreditStatus.choices, null=True, blank=True)
+    # None when nothing is refunded.
+    refund_status = models.CharField(max_length=20, choices=RefundStatus.choices, null=True, blank=True)
+    currency = models.CharField(max_length=3)
+    credit_amount_cents = models.BigIntegerField(default=0)
+    refund_amount_cents = models.BigIntegerField(default=0)
+    # The part of the credit not used yet by later invoices.
+    balance_amount_cents = models.BigIntegerField(default=0)
+    # The balance that was left when the note was voided (0 unless voided).
+    voided_amount_cents = models.BigIntegerField(default=0)
+    taxes_amount_cents = models.BigIntegerField(default=0)
+    total_amount_cents = models.BigIntegerField()
+    created_at = models.DateTimeField(default=now, editable=False)
+    updated_at = models.DateTimeField(auto_now=True)
+    refunded_at = models.DateTimeField(null=True, blank=True)
+    voided_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["invoice", "sequential_id"], name="credit_note_number_per_invoice"),
+            models.CheckConstraint(
+                condition=Q(credit_amount_cents__gte=0, refund_amount_cents__gte=0, taxes_amount_cents=0),
+                name="credit_note_amounts_not_negative",
+            ),
+            models.CheckConstraint(
+                condition=Q(total_amount_cents__gt=0)
+                & Q(total_amount_cents=models.F("credit_amount_cents") + models.F("refund_amount_cents")),
+                name="credit_note_total_is_credit_plus_refund",
+            ),
+            models.CheckConstraint(
+                condition=Q(balance_amount_cents__gte=0, balance_amount_cents__lte=models.F("credit_amount_cents")),
+                name="credit_note_balance_within_credit",
+            ),
+            models.CheckConstraint(
+                condition=Q(credit_status="available") | Q(balance_amount_cents=0),
+                name="credit_note_balance_only_when_available",
+            ),
+            models.CheckConstraint(
+                condition=Q(credit_amount_cents=0, credit_status__isnull=True)
+                | Q(credit_amount_cents__gt=0, credit_status__isnull=False),
+                name="credit_note_credit_status_iff_credit",
+            ),
+            models.CheckConstraint(
+                condition=Q(refund_amount_cents=0, refund_status__isnull=True)
+                | Q(refund_amount_cents__gt=0, refund_status__isnull=False),
+                name="credit_note_refund_status_iff_refund",
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["organization", "-created_at"], name="credit_note_org_newest"),
+            models.Index(
+                fields=["customer", "created_at"],
+                condition=Q(credit_status="available"),
+                name="credit_note_available_oldest",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.number
+
+
+class CreditNoteItem(models.Model):
+    """The part of one fee that a credit note gives back."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    credit_note = models.ForeignKey(CreditNote, on_delete=models.CASCADE, related_name="items")
+    fee = models.ForeignKey(Fee, on_delete=models.PROTECT, related_name="credit_note_items")
+    amount_cents = models.BigIntegerField()
+    created_at = models.DateTimeField(default=now, editable=False)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+        constraints = [
+            models.CheckConstraint(condition=Q(amount_cents__gte=0), name="credit_note_item_amount_not_negative"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.fee_id}: {self.amount_cents}"
+
+
+class CreditNoteApplication(models.Model):
+    """Credit of a note used by a later invoice (Lago's `credits` of type credit note)."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    credit_note = models.ForeignKey(CreditNote, on_delete=models.PROTECT, related_name="applications")
+    invoice = models.ForeignKey(Invoice, on_delete=models.CASCADE, related_name="credit_note_applications")
+    amount_cents = models.BigIntegerField()
+    created_at = models.DateTimeField(default=now, editable=False)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(condition=Q(amount_cents__gt=0), name="credit_note_application_positive"),
+            models.UniqueConstraint(fields=["credit_note", "invoice"], name="credit_note_applied_once_per_invoice"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.credit_note_id} → {self.invoice_id}: {self.amount_cents}"

@@ -4,6 +4,7 @@ The usage part of an invoice is computed by `invoicing.usage.compute_usage`, the
 current usage, so the Usage tab and the invoice never disagree.
 """
 
+import dataclasses
 import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -15,6 +16,7 @@ from django.db.models import Max, Q
 from django.utils import timezone
 
 from customers.models import Customer
+from invoicing.credit_notes import apply_credit_notes, create_termination_credit_note
 from invoicing.models import (
     Fee,
     FeeType,
@@ -168,6 +170,18 @@ def _grace_period_days(customer: Customer) -> int:
 
 
 def _billing_for(subscription: Subscription, reason: str, period: BillingPeriod, at: datetime) -> _Billing:
+    billing = _billing_without_trial(subscription, reason, period, at)
+    trial_days = subscription.plan.trial_period
+    if not trial_days or billing.fee_period is None:
+        return billing
+    # No base fee during the trial: the fee starts when the trial ends (usage is billed as usual).
+    trial_end = subscription.started_at + timedelta(days=trial_days)
+    if trial_end >= billing.fee_end:
+        return dataclasses.replace(billing, fee_period=None)
+    return dataclasses.replace(billing, fee_start=max(billing.fee_start, trial_end))
+
+
+def _billing_without_trial(subscription: Subscription, reason: str, period: BillingPeriod, at: datetime) -> _Billing:
     started = subscription.started_at
     in_advance = subscription.plan.pay_in_advance
     if reason == InvoicingReason.SUBSCRIPTION_STARTING:
@@ -238,7 +252,7 @@ def bill_subscription(
     except IntegrityError:
         return None
     if grace_days == 0:
-        finalize_invoice(invoice=invoice, at=at)
+        finalize_invoice(invoice=invoice, at=at, refresh=False)  # its fees were computed just now
         invoice.refresh_from_db()
     return invoice
 
@@ -261,6 +275,9 @@ def bill_termination(*, subscription: Subscription, at: datetime) -> Invoice | N
     subscription = with_usage_relations(Subscription.objects.filter(pk=subscription.pk)).get()
     if subscription.started_at is None or subscription.started_at >= at:
         return None
+    # Credit notes: a plan paid in advance gets the unused part of its period back as credit, first,
+    # so that this termination invoice already uses it (as Lago does).
+    create_termination_credit_note(subscription=subscription, at=at)
     return bill_subscription(
         subscription=subscription,
         reason=InvoicingReason.SUBSCRIPTION_TERMINATING,
@@ -318,12 +335,17 @@ def refresh_invoice(*, invoice: Invoice, at: datetime | None = None) -> Invoice:
 
 
 @transaction.atomic
-def finalize_invoice(*, invoice: Invoice, at: datetime | None = None) -> Invoice:
+def finalize_invoice(*, invoice: Invoice, at: datetime | None = None, refresh: bool = True) -> Invoice:
     """Refresh a draft, give it the organization's next number and freeze it. Idempotent: a
     finalized invoice is returned as it is, so a retried task never takes a second number."""
-    invoice = refresh_invoice(invoice=invoice, at=at)
+    if refresh:
+        invoice = refresh_invoice(invoice=invoice, at=at)
+    else:
+        invoice = Invoice.objects.select_for_update().get(pk=invoice.pk)
     if invoice.status != InvoiceStatus.DRAFT:
         return invoice
+    # Credit notes: the customer's available credit-note balances reduce this invoice (oldest first).
+    apply_credit_notes(invoice)
     sequence, _ = InvoiceSequence.objects.get_or_create(organization_id=invoice.organization_id)
     # The row lock serializes numbering per organization: no gap, no duplicate.
     sequence = InvoiceSequence.objects.select_for_update().get(pk=sequence.pk)
@@ -362,7 +384,8 @@ def due_periods(*, at: datetime) -> list[DuePeriod]:
     )
     for subscription in subscriptions.iterator(chunk_size=2000):
         last_closed = closed.get(subscription.pk)
-        period = period_of(subscription, subscription.started_at)
+        # From the last closed period on: older ones are billed, whatever the subscription's age.
+        period = period_of(subscription, last_closed or subscription.started_at)
         while period.end <= at:
             if last_closed is None or period.start > last_closed:
                 due.append(DuePeriod(str(subscription.pk), period.start))

@@ -298,3 +298,22 @@ def test_bill_command_catches_up(organization, subscription):
     assert "2 invoiced" in out.getvalue()
     call_command("bill", "--until", "2026-03-01T00:30:00", stdout=out)
     assert Invoice.objects.count() == 2 and Fee.objects.filter(fee_type="subscription").count() == 2
+
+
+def test_no_base_fee_during_the_trial(organization):
+    plan = PlanFactory(organization=organization, amount_cents=3100, trial_period=14)
+    subscription = SubscriptionFactory(
+        customer__organization=organization,
+        customer__timezone="UTC",
+        plan=plan,
+        subscription_at=datetime(2026, 1, 1, tzinfo=UTC),
+        started_at=datetime(2026, 1, 1, tzinfo=UTC),
+    )
+    run_clock(datetime(2026, 3, 1, 1, 0, tzinfo=UTC))
+    fees = dict(
+        Fee.objects.filter(subscription=subscription, fee_type="subscription").values_list(
+            "from_datetime", "amount_cents"
+        )
+    )
+    # January: trial until Jan 15 00:00, so Jan 15-31 is billed: 17 of 31 days of 31.00 = 17.00.
+    assert fees == {datetime(2026, 1, 15, tzinfo=UTC): 1700, datetime(2026, 2, 1, tzinfo=UTC): 3100}

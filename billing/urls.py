@@ -9,6 +9,7 @@ from customers.api import CustomerApi, CustomersApi
 from events.api import EventApi, EventsApi, EventsBatchApi
 from invoicing.api import CurrentUsageApi
 from invoicing.credit_notes_api import CreditNoteApi, CreditNoteEstimateApi, CreditNotesApi, CreditNoteVoidApi
+from invoicing.invoices_api import InvoiceApi, InvoiceFinalizeApi, InvoiceRefreshApi, InvoicesApi, InvoiceVoidApi
 from plans.api import (
     BillableMetricApi,
     BillableMetricsApi,
@@ -37,6 +38,11 @@ api_v1 = [
     path("credit_notes/estimate", CreditNoteEstimateApi.as_view()),
     path("credit_notes/<str:lago_id>/void", CreditNoteVoidApi.as_view()),
     path("credit_notes/<str:lago_id>", CreditNoteApi.as_view()),
+    path("invoices", InvoicesApi.as_view()),
+    re_path(r"^invoices/(?P<lago_id>[^/]+)/finalize$", InvoiceFinalizeApi.as_view()),
+    re_path(r"^invoices/(?P<lago_id>[^/]+)/refresh$", InvoiceRefreshApi.as_view()),
+    re_path(r"^invoices/(?P<lago_id>[^/]+)/void$", InvoiceVoidApi.as_view()),
+    re_path(r"^invoices/(?P<lago_id>[^/]+)$", InvoiceApi.as_view()),
     re_path(r"^[\s\S]*$", unknown_api_route),
 ]
 
@@ -49,5 +55,6 @@ urlpatterns = [
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("", include("plans.urls")),
     path("customers/", include("customers.urls")),
+    path("invoices/", include("invoicing.urls")),
     path("", RedirectView.as_view(pattern_name="customers:list", permanent=False)),
 ]

@@ -26,6 +26,8 @@ from customers.forms import (
 from customers.selectors import count_live_customers, get_customer, list_customers
 from customers.services import create_customer, external_id_lock_reason, update_customer
 from invoicing.charts import daily_bar_chart
+from invoicing.selectors import customer_invoices
+from invoicing.services import draft_number
 from invoicing.usage import current_usage, daily_events, with_usage_relations
 from plans.billing_periods import local_midnight
 from plans.models import Subscription, SubscriptionStatus
@@ -44,7 +46,7 @@ class KnownCountPaginator(Paginator):
             self.__dict__["count"] = count  # fills Paginator's cached property
 
 
-TABS = [("overview", "Overview"), ("subscriptions", "Subscriptions"), ("usage", "Usage")]
+TABS = [("overview", "Overview"), ("subscriptions", "Subscriptions"), ("usage", "Usage"), ("invoices", "Invoices")]
 
 
 @require_GET
@@ -151,7 +153,17 @@ def _usage_tab(request, customer) -> dict:
     return context
 
 
-TAB_CONTEXTS = {"overview": _subscriptions_tab, "subscriptions": _subscriptions_tab, "usage": _usage_tab}
+def _invoices_tab(request, customer) -> dict:
+    """The customer's drafts (still changing) apart from its finalized and voided invoices."""
+    return {**customer_invoices(customer=customer), "draft_number": draft_number(customer.organization)}
+
+
+TAB_CONTEXTS = {
+    "overview": _subscriptions_tab,
+    "subscriptions": _subscriptions_tab,
+    "usage": _usage_tab,
+    "invoices": _invoices_tab,
+}
 
 
 @require_http_methods(["GET", "POST"])

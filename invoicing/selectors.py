@@ -1,0 +1,173 @@
+"""Read queries for invoices, always scoped to one organization, with a fixed number of queries."""
+
+import uuid
+from datetime import timedelta
+
+from django.db.models import Prefetch, Q, QuerySet
+
+from billing.errors import NotFound
+from customers.models import CustomerMetadata
+from invoicing.models import Fee, Invoice, InvoiceStatus, InvoiceSubscription, InvoicingReason
+from invoicing.services import draft_number, following_period
+from organizations.models import Organization
+from plans.billing_periods import BillingPeriod
+
+ONE_SECOND = timedelta(seconds=1)
+CUSTOMER_METADATA = Prefetch("customer__metadata", queryset=CustomerMetadata.objects.order_by("created_at", "key"))
+FEES = Prefetch(
+    "fees",
+    queryset=Fee.objects.select_related("charge__billable_metric", "subscription__plan").order_by(
+        "created_at", "fee_type", "description", "id"
+    ),
+)
+BILLED_SUBSCRIPTIONS = Prefetch(
+    "invoice_subscriptions",
+    queryset=InvoiceSubscription.objects.select_related(
+        "subscription__plan", "subscription__customer__organization"
+    ).order_by("id"),
+)
+
+
+def _invoices(organization: Organization) -> QuerySet[Invoice]:
+    return Invoice.objects.filter(organization=organization).select_related("organization", "customer__organization")
+
+
+def with_customer_metadata(queryset: QuerySet[Invoice]) -> QuerySet[Invoice]:
+    return queryset.prefetch_related(CUSTOMER_METADATA)
+
+
+def with_details(queryset: QuerySet[Invoice]) -> QuerySet[Invoice]:
+    """Everything an invoice page or the API's single invoice shows: fees, billed periods, customer."""
+    return queryset.prefetch_related(CUSTOMER_METADATA, FEES, BILLED_SUBSCRIPTIONS)
+
+
+def list_invoices(
+    *,
+    organization: Organization,
+    external_customer_id: str | None = None,
+    statuses: list[str] | None = None,
+    payment_statuses: list[str] | None = None,
+    invoice_types: list[str] | None = None,
+    search: str = "",
+) -> QuerySet[Invoice]:
+    """The organization's invoices, newest first. `external_customer_id` means the live customer
+    holding that id (a deleted customer's invoices stay reachable by their own ids)."""
+    queryset = _invoices(organization)
+    if external_customer_id is not None:
+        queryset = queryset.filter(
+            customer__external_id=external_customer_id.replace("\x00", ""), customer__deleted_at__isnull=True
+        )
+    if statuses:
+        queryset = queryset.filter(status__in=statuses)
+    if payment_statuses:
+        queryset = queryset.filter(payment_status__in=payment_statuses)
+    if invoice_types:
+        queryset = queryset.filter(invoice_type__in=invoice_types)
+    search = search.replace("\x00", "").strip()
+    if search:
+        matches = (
+            Q(number__icontains=search)
+            | Q(customer__name__icontains=search)
+            | Q(customer__external_id__icontains=search)
+            | Q(customer__legal_name__icontains=search)
+        )
+        if search.upper() in draft_number(organization).upper():
+            matches |= Q(status=InvoiceStatus.DRAFT)  # drafts show a provisional number they don't store
+        queryset = queryset.filter(matches)
+    return queryset.order_by("-created_at", "id")
+
+
+def get_invoice(*, organization: Organization, invoice_id) -> Invoice:
+    """One invoice of the organization with its details; NotFound for a malformed or foreign id."""
+    try:
+        invoice_id = uuid.UUID(str(invoice_id))
+    except ValueError:
+        raise NotFound("invoice") from None
+    invoice = with_details(_invoices(organization).filter(pk=invoice_id)).first()
+    if invoice is None:
+        raise NotFound("invoice")
+    return invoice
+
+
+def customer_invoices(*, customer) -> dict[str, list[Invoice]]:
+    """A customer's invoices for its Invoices tab: drafts, and the others (finalized or voided)."""
+    invoices = list(
+        Invoice.objects.filter(customer=customer).select_related("organization").order_by("-created_at", "id")
+    )
+    return {
+        "drafts": [invoice for invoice in invoices if invoice.status == InvoiceStatus.DRAFT],
+        "finalized": [invoice for invoice in invoices if invoice.status != InvoiceStatus.DRAFT],
+    }
+
+
+def invoice_number(invoice: Invoice) -> str:
+    """The number an invoice shows: its own once finalized, the provisional one while a draft."""
+    return invoice.number or draft_number(invoice.organization)
+
+
+def covered_periods(link: InvoiceSubscription) -> dict:
+    """What one billed subscription covers, as half-open UTC ranges: the base fee's period
+    (`subscription_start`/`_end`) and the usage's (`charges_start`/`_end`).
+
+    A plan paid in advance closes a period's usage and opens the next period's fee; a terminating
+    subscription stops at its termination; usage never starts before the subscription did.
+    """
+    subscription = link.subscription
+    closed = BillingPeriod(start=link.period_start, end=link.period_end)
+    charges_start = max(closed.start, subscription.started_at) if subscription.started_at else closed.start
+    charges_end = closed.end
+    fee_start, fee_end = charges_start, charges_end
+    if link.invoicing_reason == InvoicingReason.SUBSCRIPTION_TERMINATING:
+        end = subscription.terminated_at or closed.end
+        charges_end = fee_end = min(max(end, charges_start), closed.end)
+    elif link.invoicing_reason == InvoicingReason.SUBSCRIPTION_PERIODIC and subscription.plan.pay_in_advance:
+        upcoming = following_period(subscription, closed)
+        fee_start, fee_end = upcoming.start, upcoming.end
+    return {
+        "link": link,
+        "subscription": subscription,
+        "subscription_start": fee_start,
+        "subscription_end": fee_end,
+        "charges_start": charges_start,
+        "charges_end": charges_end,
+        # Lago's inclusive ends (the last second), for display.
+        "subscription_to": fee_end - ONE_SECOND,
+        "charges_to": charges_end - ONE_SECOND,
+    }
+
+
+BILLING_DETAIL_FIELDS = [
+    "external_id",
+    "name",
+    "legal_name",
+    "legal_number",
+    "tax_identification_number",
+    "email",
+    "phone",
+    "url",
+    "address_line1",
+    "address_line2",
+    "zipcode",
+    "city",
+    "state",
+    "country",
+]
+
+
+def billing_details(invoice: Invoice) -> dict:
+    """The customer's billing details an invoice shows: as recorded at finalization once the
+    invoice is finalized (a later edit or deletion changes nothing), the live customer's on a draft.
+    `metadata` holds only the rows marked to be displayed on invoices."""
+    if invoice.status != InvoiceStatus.DRAFT and invoice.customer_snapshot:
+        snapshot = invoice.customer_snapshot
+        details = {field: snapshot.get(field) for field in BILLING_DETAIL_FIELDS}
+        details["metadata"] = [
+            {"key": row.get("key"), "value": row.get("value")} for row in snapshot.get("metadata", [])
+        ]
+        return details
+    customer = invoice.customer
+    details = {field: getattr(customer, field) for field in BILLING_DETAIL_FIELDS}
+    details["metadata"] = [
+        {"key": row.key, "value": row.value} for row in customer.metadata.all() if row.display_in_invoice
+    ]
+    return details

@@ -1,0 +1,115 @@
+"""Staff pages for invoices: the list, an invoice with its actions, and a printable page."""
+
+from django.contrib import messages
+from django.core.paginator import Paginator
+from django.shortcuts import redirect, render
+from django.utils import timezone
+from django.views.decorators.http import require_GET, require_POST
+from django_countries import countries
+
+from billing.errors import NotAllowed
+from billing.staff import staff_page
+from invoicing.api import decimal_string
+from invoicing.lifecycle import finalize_draft, refresh_draft, total_due_amount_cents, void_invoice
+from invoicing.models import InvoiceStatus
+from invoicing.selectors import ONE_SECOND, billing_details, covered_periods, get_invoice, invoice_number, list_invoices
+from invoicing.services import draft_number
+
+INVOICES_PER_PAGE = 20
+STATUS_FILTERS = [("", "All"), *InvoiceStatus.choices]
+
+# Why an action was refused, in words (the API answers the code).
+REFUSALS = {
+    "invalid_type_or_status": "Only a draft invoice can be finalized or refreshed.",
+    "not_voidable": "Only a finalized invoice can be voided.",
+}
+
+
+@require_GET
+@staff_page
+def invoice_list(request):
+    status = request.GET.get("status", "")
+    if status not in InvoiceStatus.values:
+        status = ""
+    search = request.GET.get("q", "").strip()
+    invoices = list_invoices(organization=request.organization, statuses=[status] if status else None, search=search)
+    page = Paginator(invoices, INVOICES_PER_PAGE).get_page(request.GET.get("page"))
+    context = {
+        "page": page,
+        "status": status,
+        "search": search,
+        "status_filters": STATUS_FILTERS,
+        "draft_number": draft_number(request.organization),
+    }
+    template = "invoicing/list.html"
+    if request.htmx and request.htmx.target == "invoice-table":
+        template += "#invoice-table"
+    return render(request, template, context)
+
+
+def _invoice_context(invoice) -> dict:
+    fees = list(invoice.fees.all())
+    for fee in fees:
+        # Ranges are stored half-open; a page shows the last second covered, as Lago does.
+        fee.to_last = fee.to_datetime - ONE_SECOND if fee.to_datetime else None
+        fee.units_text = decimal_string(fee.units)
+    return {
+        "invoice": invoice,
+        "number": invoice_number(invoice),
+        "fees": fees,
+        "periods": [covered_periods(link) for link in invoice.invoice_subscriptions.all()],
+        "sub_total": invoice.fees_amount_cents - invoice.coupons_amount_cents,
+        "total_due": total_due_amount_cents(invoice),
+    }
+
+
+@require_GET
+@staff_page
+def invoice_detail(request, invoice_id):
+    invoice = get_invoice(organization=request.organization, invoice_id=invoice_id)
+    # Periods and fee ranges read in the customer's timezone, as the customer's Usage tab shows them.
+    with timezone.override(invoice.customer.applicable_timezone):
+        return render(request, "invoicing/detail.html", _invoice_context(invoice))
+
+
+@require_GET
+@staff_page
+def invoice_print(request, invoice_id):
+    invoice = get_invoice(organization=request.organization, invoice_id=invoice_id)
+    details = billing_details(invoice)
+    context = {
+        **_invoice_context(invoice),
+        "billing": details,
+        "country_name": countries.name(details["country"]) if details.get("country") else "",
+    }
+    with timezone.override(invoice.customer.applicable_timezone):
+        return render(request, "invoicing/print.html", context)
+
+
+def _act(request, invoice_id, action, done: str):
+    invoice = get_invoice(organization=request.organization, invoice_id=invoice_id)
+    try:
+        action(invoice=invoice)
+    except NotAllowed as exc:
+        messages.error(request, REFUSALS.get(exc.code, "This action is not allowed on this invoice."))
+    else:
+        messages.success(request, done)
+    return redirect("invoicing:detail", invoice.pk)
+
+
+@require_POST
+@staff_page
+def invoice_finalize(request, invoice_id):
+    return _act(request, invoice_id, finalize_draft, "Invoice finalized.")
+
+
+@require_POST
+@staff_page
+def invoice_refresh(request, invoice_id):
+    return _act(request, invoice_id, refresh_draft, "Invoice refreshed from the current events.")
+
+
+@require_POST
+@staff_page
+def invoice_void(request, invoice_id):
+    return _act(request, invoice_id, void_invoice, "Invoice voided.")

@@ -389,6 +389,25 @@ def apply_credit_notes(invoice: Invoice) -> int:
     return used
 
 
+def return_applied_credit(invoice: Invoice) -> int:
+    """Give back to their credit notes the balances a voided invoice had used; return the amount.
+
+    The applications are removed, so that each note's balance stays its credit minus what live
+    invoices used (Lago re-credits on void too). A note voided since keeps nothing back.
+    """
+    returned = 0
+    applications = CreditNoteApplication.objects.filter(invoice=invoice).order_by("credit_note__created_at", "id")
+    for application in applications.select_related("credit_note"):
+        note = CreditNote.objects.select_for_update().get(pk=application.credit_note_id)
+        if note.status != CreditNoteStatus.VOIDED:
+            note.balance_amount_cents += application.amount_cents
+            note.credit_status = CreditStatus.AVAILABLE
+            note.save(update_fields=["balance_amount_cents", "credit_status", "updated_at"])
+            returned += application.amount_cents
+        application.delete()
+    return returned
+
+
 # Termination ----------------------------------------------------------------------------------
 
 

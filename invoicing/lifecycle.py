@@ -9,6 +9,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from billing.errors import NotAllowed, ValidationFailed
+from invoicing.credit_notes import return_applied_credit
 from invoicing.models import Invoice, InvoiceStatus, PaymentStatus
 from invoicing.services import finalize_invoice, refresh_invoice
 
@@ -43,6 +44,8 @@ def void_invoice(*, invoice: Invoice) -> Invoice:
     invoice.status = InvoiceStatus.VOIDED
     invoice.voided_at = timezone.now()
     invoice.save(update_fields=["status", "voided_at", "updated_at"])
+    # Credit it had used from credit notes is the customer's again.
+    return_applied_credit(invoice)
     return invoice
 
 

@@ -309,6 +309,7 @@ def _customer_snapshot(customer: Customer) -> dict:
         "timezone",
     ]
     snapshot = {field: getattr(customer, field) for field in fields}
+    snapshot["applicable_timezone"] = customer.applicable_timezone
     snapshot["metadata"] = [
         {"key": item.key, "value": item.value} for item in customer.metadata.all() if item.display_in_invoice
     ]

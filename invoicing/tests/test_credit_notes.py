@@ -21,6 +21,7 @@ from invoicing.credit_notes import (
     unused_fee_cents,
     void_credit_note,
 )
+from invoicing.lifecycle import void_invoice
 from invoicing.models import CreditNote, Fee, Invoice, InvoiceSequence
 from invoicing.services import bill_subscription, bill_subscription_start, bill_termination, period_of
 from organizations.services import create_api_key
@@ -431,6 +432,26 @@ def test_credit_reduces_the_customers_next_invoices_oldest_first(organization):
         create_credit_note(
             invoice=old, reason="other", items=[{"fee_id": fee_b, "amount_cents": 1}], credit_amount_cents=1
         )
+
+
+def test_voiding_an_invoice_gives_back_the_credit_it_used(organization):
+    customer = CustomerFactory(organization=organization, timezone="UTC")
+    old = make_invoice(organization, customer=customer)
+    fee_a, _ = fee_ids(old)
+    note = create_credit_note(
+        invoice=old, reason="other", items=[{"fee_id": fee_a, "amount_cents": 6000}], credit_amount_cents=6000
+    )
+    plan = PlanFactory(organization=organization, amount_cents=8000)
+    jan = datetime(2026, 1, 1, tzinfo=UTC)
+    subscription = SubscriptionFactory(customer=customer, plan=plan, subscription_at=jan, started_at=jan)
+    invoice = bill_subscription(
+        subscription=subscription, reason="subscription_periodic", period=period_of(subscription, jan), at=jan
+    )
+    assert invoice.credit_notes_amount_cents == 6000 and customer_credit_balance_cents(customer=customer) == 0
+    void_invoice(invoice=invoice)
+    note.refresh_from_db()
+    assert (note.credit_status, note.balance_amount_cents) == ("available", 6000)
+    assert customer_credit_balance_cents(customer=customer) == 6000
 
 
 # Termination ----------------------------------------------------------------------------------

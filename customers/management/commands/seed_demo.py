@@ -8,6 +8,7 @@ from django.utils import timezone
 from customers.models import Customer
 from customers.services import create_customer
 from events.services import MAX_BATCH_SIZE, ingest_events
+from invoicing.services import bill_due_period, due_periods
 from invoicing.usage import subscription_period
 from organizations.services import create_api_key, create_organization, create_staff_user
 from plans.models import BillableMetric
@@ -87,6 +88,9 @@ class Command(BaseCommand):
             )
             start = subscription_period(subscription, now).start
             self._send_events(organization, subscription.external_id, start, now, rng)
+        # Last month is over: the billing clock invoices it (base fee, prorated from the start).
+        for item in due_periods(at=now):
+            bill_due_period(subscription_id=item.subscription_id, period_start=item.period_start, at=now)
 
     def _plan_data(self, metrics: dict[str, BillableMetric]) -> dict:
         def charge(code, model, properties):

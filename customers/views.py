@@ -26,6 +26,7 @@ from customers.forms import (
 from customers.selectors import count_live_customers, get_customer, list_customers
 from customers.services import create_customer, external_id_lock_reason, update_customer
 from invoicing.charts import daily_bar_chart
+from invoicing.credit_note_views import customer_credit_notes_tab
 from invoicing.selectors import customer_invoices
 from invoicing.services import draft_number
 from invoicing.usage import current_usage, daily_events, with_usage_relations
@@ -46,7 +47,13 @@ class KnownCountPaginator(Paginator):
             self.__dict__["count"] = count  # fills Paginator's cached property
 
 
-TABS = [("overview", "Overview"), ("subscriptions", "Subscriptions"), ("usage", "Usage"), ("invoices", "Invoices")]
+TABS = [
+    ("overview", "Overview"),
+    ("subscriptions", "Subscriptions"),
+    ("usage", "Usage"),
+    ("invoices", "Invoices"),
+    ("credit_notes", "Credit notes"),
+]
 
 
 @require_GET
@@ -163,6 +170,7 @@ TAB_CONTEXTS = {
     "subscriptions": _subscriptions_tab,
     "usage": _usage_tab,
     "invoices": _invoices_tab,
+    "credit_notes": customer_credit_notes_tab,
 }
 
 

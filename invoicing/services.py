@@ -11,7 +11,7 @@ from datetime import datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from zoneinfo import ZoneInfo
 
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import Max, Q
 from django.utils import timezone
 
@@ -252,8 +252,7 @@ def bill_subscription(
     except IntegrityError:
         return None
     if grace_days == 0:
-        finalize_invoice(invoice=invoice, at=at, refresh=False)  # its fees were computed just now
-        invoice.refresh_from_db()
+        return finalize_invoice(invoice=invoice, at=at, refresh=False)  # its fees were computed just now
     return invoice
 
 
@@ -347,19 +346,36 @@ def finalize_invoice(*, invoice: Invoice, at: datetime | None = None, refresh: b
         return invoice
     # Credit notes: the customer's available credit-note balances reduce this invoice (oldest first).
     apply_credit_notes(invoice)
-    sequence, _ = InvoiceSequence.objects.get_or_create(organization_id=invoice.organization_id)
-    # The row lock serializes numbering per organization: no gap, no duplicate.
-    sequence = InvoiceSequence.objects.select_for_update().get(pk=sequence.pk)
-    sequence.last_sequential_id += 1
-    sequence.save(update_fields=["last_sequential_id"])
     customer = Customer.objects.select_related("organization").get(pk=invoice.customer_id)
-    invoice.sequential_id = sequence.last_sequential_id
+    invoice.sequential_id = _next_sequential_id(invoice.organization_id)
     invoice.number = f"{invoice_prefix(customer.organization)}-{invoice.sequential_id:06d}"
     invoice.customer_snapshot = _customer_snapshot(customer)
     invoice.status = InvoiceStatus.FINALIZED
     invoice.finalized_at = at or timezone.now()
     invoice.save()
     return invoice
+
+
+def _next_sequential_id(organization_id) -> int:
+    """Take the organization's next invoice number in one statement. The row stays locked until the
+    finalization commits, so concurrent finalizations take turns: no gap, no duplicate."""
+    table = InvoiceSequence._meta.db_table
+    organization_pk = InvoiceSequence._meta.pk.get_db_prep_value(organization_id, connection)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {table} SET last_sequential_id = last_sequential_id + 1 "
+            "WHERE organization_id = %s RETURNING last_sequential_id",
+            [organization_pk],
+        )
+        row = cursor.fetchone()
+    if row is not None:
+        return row[0]
+    try:
+        with transaction.atomic():
+            InvoiceSequence.objects.create(organization_id=organization_id, last_sequential_id=1)
+            return 1
+    except IntegrityError:
+        return _next_sequential_id(organization_id)  # created meanwhile by a concurrent finalization
 
 
 # The billing clock --------------------------------------------------------------------------

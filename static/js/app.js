@@ -52,5 +52,5 @@ document.addEventListener("click", (event) => {
 
 // Confirmation messages fade out after a few seconds; errors stay.
 document.addEventListener("DOMContentLoaded", () => {
-  document.querySelectorAll(".flash").forEach((flash) => setTimeout(() => flash.remove(), 5000));
+  document.querySelectorAll(".flash:not(.flash-error)").forEach((flash) => setTimeout(() => flash.remove(), 5000));
 });

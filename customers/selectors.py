@@ -1,6 +1,17 @@
 """Read queries shared by the staff pages and the API, always scoped to one organization."""
 
-from django.db.models import Prefetch, Q, QuerySet, prefetch_related_objects
+from datetime import timedelta
+
+from django.db.models import (
+    DateTimeField,
+    ExpressionWrapper,
+    F,
+    Prefetch,
+    Q,
+    QuerySet,
+    Value,
+    prefetch_related_objects,
+)
 
 from billing.errors import NotFound
 from customers.models import Customer, CustomerMetadata, LiveCustomerCount
@@ -32,6 +43,12 @@ def list_customers(*, organization: Organization, search: str = "") -> QuerySet[
             | Q(external_id__icontains=search)
             | Q(email__icontains=search)
             | Q(legal_name__icontains=search)
+        )
+        # Sort the matches rather than walk the newest-first index until enough of them turn up: a
+        # rare term (one external id) would otherwise read the whole index (100 ms at 100,000
+        # customers), while sorting even 10,000 matches takes a few milliseconds.
+        return queryset.order_by(
+            ExpressionWrapper(F("created_at") + Value(timedelta(0)), output_field=DateTimeField()).desc(), "id"
         )
     return queryset.order_by("-created_at", "id")
 

@@ -349,15 +349,14 @@ def void_credit_note(*, credit_note: CreditNote) -> CreditNote:
 
 def apply_credit_notes(invoice: Invoice) -> int:
     """Use the customer's available credit-note balances (oldest first) to reduce an invoice being
-    finalized; return the amount used. Call inside the finalization's transaction, invoice locked.
+    finalized; return the amount used. Call inside the finalization's transaction, the invoice locked
+    and still a draft: a finalized invoice is never finalized again, so credit is applied once.
 
     The credit notes are locked in a fixed order, so two invoices of one customer finalized at once
     never use the same balance twice.
     """
     if invoice.invoice_type == InvoiceType.CREDIT or invoice.total_amount_cents <= 0:
         return 0
-    if CreditNoteApplication.objects.filter(invoice=invoice).exists():
-        return 0  # already applied
     notes = (
         CreditNote.objects.select_for_update()
         .filter(

@@ -225,7 +225,7 @@ def bill_subscription(
     run never makes a second invoice for the same subscription and period.
     """
     at = at or timezone.now()
-    subscription = with_usage_relations(Subscription.objects.filter(pk=subscription.pk)).get()
+    subscription = _with_charges(subscription)
     customer = subscription.customer
     billing = _billing_for(subscription, reason, period, at)
     try:
@@ -254,6 +254,13 @@ def bill_subscription(
     if grace_days == 0:
         return finalize_invoice(invoice=invoice, at=at, refresh=False)  # its fees were computed just now
     return invoice
+
+
+def _with_charges(subscription: Subscription) -> Subscription:
+    """The subscription with what billing reads (customer, organization, plan, charges, metrics)."""
+    if "charges" in getattr(subscription.plan, "_prefetched_objects_cache", {}):
+        return subscription
+    return with_usage_relations(Subscription.objects.filter(pk=subscription.pk)).get()
 
 
 def bill_subscription_start(*, subscription: Subscription) -> Invoice | None:
@@ -334,19 +341,23 @@ def refresh_invoice(*, invoice: Invoice, at: datetime | None = None) -> Invoice:
     return invoice
 
 
-@transaction.atomic
+@transaction.atomic(savepoint=False)
 def finalize_invoice(*, invoice: Invoice, at: datetime | None = None, refresh: bool = True) -> Invoice:
     """Refresh a draft, give it the organization's next number and freeze it. Idempotent: a
-    finalized invoice is returned as it is, so a retried task never takes a second number."""
+    finalized invoice is returned as it is, so a retried task never takes a second number.
+
+    `refresh=False` is for an invoice built a moment ago in the caller's transaction: its fees are
+    current and no one else can see the row yet, so it is neither recomputed nor read again.
+    """
     if refresh:
         invoice = refresh_invoice(invoice=invoice, at=at)
+        customer = Customer.objects.select_related("organization").get(pk=invoice.customer_id)
     else:
-        invoice = Invoice.objects.select_for_update().get(pk=invoice.pk)
+        customer = invoice.customer
     if invoice.status != InvoiceStatus.DRAFT:
         return invoice
     # Credit notes: the customer's available credit-note balances reduce this invoice (oldest first).
     apply_credit_notes(invoice)
-    customer = Customer.objects.select_related("organization").get(pk=invoice.customer_id)
     invoice.sequential_id = _next_sequential_id(invoice.organization_id)
     invoice.number = f"{invoice_prefix(customer.organization)}-{invoice.sequential_id:06d}"
     invoice.customer_snapshot = _customer_snapshot(customer)
@@ -411,7 +422,7 @@ def due_periods(*, at: datetime) -> list[DuePeriod]:
 
 
 def bill_due_period(*, subscription_id, period_start: datetime, at: datetime | None = None) -> Invoice | None:
-    subscription = Subscription.objects.select_related("customer__organization", "plan").get(pk=subscription_id)
+    subscription = with_usage_relations(Subscription.objects.filter(pk=subscription_id)).get()
     if subscription.status != SubscriptionStatus.ACTIVE:
         return None
     return bill_subscription(

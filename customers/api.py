@@ -13,6 +13,7 @@ from customers.selectors import (
     get_customer_by_external_id,
     list_customers,
     load_metadata,
+    order_search_results,
     with_metadata,
 )
 from customers.services import delete_customer, update_customer, upsert_customer
@@ -164,9 +165,13 @@ class CustomersApi(LagoApiView):
         responses={200: CustomerListEnvelope, **errors(401, 422)},
     )
     def get(self, request):
-        search = request.query_params.get("search_term", "")
+        search = request.query_params.get("search_term", "").strip()
         queryset = list_customers(organization=self.organization, search=search)
-        total = None if search.strip() else count_live_customers(organization=self.organization)
+        if search:
+            total = queryset.count()
+            queryset = order_search_results(queryset, matches=total)
+        else:
+            total = count_live_customers(organization=self.organization)
         page = paginate(with_metadata(queryset), request.query_params, total_count=total)
         return Response({"customers": CustomerOutput(page.items, many=True).data, "meta": page.meta})
 

@@ -44,13 +44,24 @@ def list_customers(*, organization: Organization, search: str = "") -> QuerySet[
             | Q(email__icontains=search)
             | Q(legal_name__icontains=search)
         )
-        # Sort the matches rather than walk the newest-first index until enough of them turn up: a
-        # rare term (one external id) would otherwise read the whole index (100 ms at 100,000
-        # customers), while sorting even 10,000 matches takes a few milliseconds.
-        return queryset.order_by(
-            ExpressionWrapper(F("created_at") + Value(timedelta(0)), output_field=DateTimeField()).desc(), "id"
-        )
     return queryset.order_by("-created_at", "id")
+
+
+# Below this many matches, sorting them beats walking the newest-first index (measured at 100,000
+# customers: a one-match search walked the whole index in 100 ms; 10,000 matches sort in 20 ms
+# while the walk finds a page of them at once).
+SORT_MATCHES_BELOW = 2000
+
+
+def order_search_results(queryset: QuerySet[Customer], *, matches: int) -> QuerySet[Customer]:
+    """Newest first, read the cheaper way for this many matches (PostgreSQL cannot tell)."""
+    if matches >= SORT_MATCHES_BELOW:
+        return queryset
+    # An expression hides the order from the index, so the matches are found by the trigram
+    # indexes and sorted.
+    return queryset.order_by(
+        ExpressionWrapper(F("created_at") + Value(timedelta(0)), output_field=DateTimeField()).desc(), "id"
+    )
 
 
 def count_live_customers(*, organization: Organization) -> int:

@@ -23,7 +23,7 @@ from customers.forms import (
     add_subscription_errors,
     metadata_rows,
 )
-from customers.selectors import count_live_customers, get_customer, list_customers
+from customers.selectors import count_live_customers, get_customer, list_customers, order_search_results
 from customers.services import create_customer, external_id_lock_reason, update_customer
 from invoicing.charts import daily_bar_chart
 from invoicing.credit_note_views import customer_credit_notes_tab
@@ -41,10 +41,9 @@ CUSTOMERS_PER_PAGE = 20
 class KnownCountPaginator(Paginator):
     """A paginator that takes the total from the caller when it is known more cheaply than COUNT(*)."""
 
-    def __init__(self, object_list, per_page, *, count: int | None):
+    def __init__(self, object_list, per_page, *, count: int):
         super().__init__(object_list, per_page)
-        if count is not None:
-            self.__dict__["count"] = count  # fills Paginator's cached property
+        self.__dict__["count"] = count  # fills Paginator's cached property
 
 
 TABS = [
@@ -61,7 +60,11 @@ TABS = [
 def customer_list(request):
     search = request.GET.get("q", "").strip()
     customers = list_customers(organization=request.organization, search=search)
-    total = None if search else count_live_customers(organization=request.organization)
+    if search:
+        total = customers.count()
+        customers = order_search_results(customers, matches=total)
+    else:
+        total = count_live_customers(organization=request.organization)
     paginator = KnownCountPaginator(customers, CUSTOMERS_PER_PAGE, count=total)
     page = paginator.get_page(request.GET.get("page"))
     context = {"page": page, "search": search, "total_count": paginator.count}

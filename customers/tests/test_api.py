@@ -344,3 +344,15 @@ def test_upsert_is_a_handful_of_statements(api, django_assert_num_queries):
     # an update moves no counter
     with django_assert_num_queries(6):
         assert api.post("/api/v1/customers", body(external_id="c1", city="Lyon")).status_code == 200
+
+
+@pytest.mark.parametrize("sort_below", [0, 10_000])
+def test_search_results_are_newest_first_whichever_way_they_are_read(api, organization, monkeypatch, sort_below):
+    monkeypatch.setattr("customers.selectors.SORT_MATCHES_BELOW", sort_below)
+    now = timezone.now()
+    for index in range(4):
+        CustomerFactory(organization=organization, external_id=f"match-{index}", created_at=now - timedelta(days=index))
+    CustomerFactory(organization=organization, external_id="other")
+    found = api.get("/api/v1/customers", search_term="match").json()
+    assert [c["external_id"] for c in found["customers"]] == ["match-0", "match-1", "match-2", "match-3"]
+    assert found["meta"]["total_count"] == 4

@@ -8,7 +8,7 @@ from django.db.models import Prefetch, Q, QuerySet
 from billing.errors import NotFound
 from customers.models import CustomerMetadata
 from invoicing.models import Fee, Invoice, InvoiceStatus, InvoiceSubscription, InvoicingReason
-from invoicing.services import draft_number, following_period
+from invoicing.services import customer_billing_details, draft_number, following_period
 from organizations.models import Organization
 from plans.billing_periods import BillingPeriod
 
@@ -136,38 +136,10 @@ def covered_periods(link: InvoiceSubscription) -> dict:
     }
 
 
-BILLING_DETAIL_FIELDS = [
-    "external_id",
-    "name",
-    "legal_name",
-    "legal_number",
-    "tax_identification_number",
-    "email",
-    "phone",
-    "url",
-    "address_line1",
-    "address_line2",
-    "zipcode",
-    "city",
-    "state",
-    "country",
-]
-
-
 def billing_details(invoice: Invoice) -> dict:
     """The customer's billing details an invoice shows: as recorded at finalization once the
     invoice is finalized (a later edit or deletion changes nothing), the live customer's on a draft.
     `metadata` holds only the rows marked to be displayed on invoices."""
     if invoice.status != InvoiceStatus.DRAFT and invoice.customer_snapshot:
-        snapshot = invoice.customer_snapshot
-        details = {field: snapshot.get(field) for field in BILLING_DETAIL_FIELDS}
-        details["metadata"] = [
-            {"key": row.get("key"), "value": row.get("value")} for row in snapshot.get("metadata", [])
-        ]
-        return details
-    customer = invoice.customer
-    details = {field: getattr(customer, field) for field in BILLING_DETAIL_FIELDS}
-    details["metadata"] = [
-        {"key": row.key, "value": row.value} for row in customer.metadata.all() if row.display_in_invoice
-    ]
-    return details
+        return invoice.customer_snapshot
+    return customer_billing_details(invoice.customer)

@@ -295,7 +295,9 @@ def bill_termination(*, subscription: Subscription, at: datetime) -> Invoice | N
 # Finalization -------------------------------------------------------------------------------
 
 
-def _customer_snapshot(customer: Customer) -> dict:
+def customer_billing_details(customer: Customer) -> dict:
+    """The customer's billing details as an invoice records them at finalization; `metadata` holds
+    only the rows marked to be displayed on invoices."""
     fields = [
         "external_id",
         "name",
@@ -360,7 +362,7 @@ def finalize_invoice(*, invoice: Invoice, at: datetime | None = None, refresh: b
     apply_credit_notes(invoice)
     invoice.sequential_id = _next_sequential_id(invoice.organization_id)
     invoice.number = f"{invoice_prefix(customer.organization)}-{invoice.sequential_id:06d}"
-    invoice.customer_snapshot = _customer_snapshot(customer)
+    invoice.customer_snapshot = customer_billing_details(customer)
     invoice.status = InvoiceStatus.FINALIZED
     invoice.finalized_at = at or timezone.now()
     invoice.save()

@@ -9,11 +9,9 @@ from billing.api.pagination import paginate
 from billing.api.schema import PAGINATION_PARAMETERS, PaginationMeta, errors
 from billing.api.views import LagoApiView
 from customers.selectors import (
-    count_live_customers,
+    customers_to_page,
     get_customer_by_external_id,
-    list_customers,
     load_metadata,
-    order_search_results,
     with_metadata,
 )
 from customers.services import delete_customer, update_customer, upsert_customer
@@ -165,13 +163,9 @@ class CustomersApi(LagoApiView):
         responses={200: CustomerListEnvelope, **errors(401, 422)},
     )
     def get(self, request):
-        search = request.query_params.get("search_term", "").strip()
-        queryset = list_customers(organization=self.organization, search=search)
-        if search:
-            total = queryset.count()
-            queryset = order_search_results(queryset, matches=total)
-        else:
-            total = count_live_customers(organization=self.organization)
+        queryset, total = customers_to_page(
+            organization=self.organization, search=request.query_params.get("search_term", "")
+        )
         page = paginate(with_metadata(queryset), request.query_params, total_count=total)
         return Response({"customers": CustomerOutput(page.items, many=True).data, "meta": page.meta})
 

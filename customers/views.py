@@ -23,7 +23,7 @@ from customers.forms import (
     add_subscription_errors,
     metadata_rows,
 )
-from customers.selectors import count_live_customers, get_customer, list_customers, order_search_results
+from customers.selectors import customers_to_page, get_customer
 from customers.services import create_customer, external_id_lock_reason, update_customer
 from invoicing.charts import daily_bar_chart
 from invoicing.credit_note_views import customer_credit_notes_tab
@@ -59,12 +59,7 @@ TABS = [
 @staff_page
 def customer_list(request):
     search = request.GET.get("q", "").strip()
-    customers = list_customers(organization=request.organization, search=search)
-    if search:
-        total = customers.count()
-        customers = order_search_results(customers, matches=total)
-    else:
-        total = count_live_customers(organization=request.organization)
+    customers, total = customers_to_page(organization=request.organization, search=search)
     paginator = KnownCountPaginator(customers, CUSTOMERS_PER_PAGE, count=total)
     page = paginator.get_page(request.GET.get("page"))
     context = {"page": page, "search": search, "total_count": paginator.count}

@@ -14,6 +14,7 @@ from django_countries import countries
 
 from billing.currencies import is_currency
 from billing.errors import NotFound, ValidationFailed
+from billing.text import is_storable
 from billing.timezones import is_timezone
 from customers.models import (
     EXTERNAL_ID_MAX_LENGTH,
@@ -76,7 +77,7 @@ def _clean_optional_text(value: Any, max_length: int) -> tuple[str | None, str |
     """Return (cleaned value, error code)."""
     if value is None:
         return None, None
-    if not isinstance(value, str) or "\x00" in value:
+    if not isinstance(value, str) or not is_storable(value):
         return None, "value_is_invalid"
     if value == "":
         return None, None
@@ -101,7 +102,7 @@ def _clean_fields(data: dict[str, Any]) -> tuple[dict[str, Any], dict[str, list[
         external_id = data["external_id"]
         if not isinstance(external_id, str) or not external_id.strip():
             fail("external_id", "value_is_mandatory")
-        elif "\x00" in external_id:
+        elif not is_storable(external_id):
             fail("external_id", "value_is_invalid")
         elif len(external_id) > EXTERNAL_ID_MAX_LENGTH:
             fail("external_id", "value_is_too_long")
@@ -180,7 +181,7 @@ def _clean_metadata(rows: Any) -> tuple[list[dict[str, Any]], list[str]]:
         if key in (None, "") or value in (None, ""):
             codes.append("value_is_mandatory")
             continue
-        if not isinstance(key, str) or not key.strip() or not isinstance(value, str) or "\x00" in key + value:
+        if not isinstance(key, str) or not key.strip() or not isinstance(value, str) or not is_storable(key + value):
             codes.append("value_is_invalid")
             continue
         if len(key) > METADATA_KEY_MAX_LENGTH or len(value) > METADATA_VALUE_MAX_LENGTH:

@@ -17,6 +17,7 @@ from django.db import connection, models, transaction
 from django.utils import timezone
 
 from billing.errors import ValidationFailed
+from billing.text import is_storable, is_storable_json
 from events.models import ROLLUP_BUCKET_SECONDS, Event, UsageRollup
 from organizations.models import Organization
 from plans.models import (
@@ -93,7 +94,12 @@ def _parse(raw: Any, now: datetime) -> tuple[_ParsedEvent | None, dict[str, list
         value = raw.get(field)
         if value is None or value == "":
             errors[field] = ["value_is_mandatory"]
-        elif not isinstance(value, str | int) or isinstance(value, bool) or len(str(value)) > 255:
+        elif (
+            not isinstance(value, str | int)
+            or isinstance(value, bool)
+            or len(str(value)) > 255
+            or not is_storable(str(value))
+        ):
             errors[field] = ["value_is_invalid"]
         else:
             values[field] = str(value)
@@ -102,7 +108,7 @@ def _parse(raw: Any, now: datetime) -> tuple[_ParsedEvent | None, dict[str, list
         errors["timestamp"] = ["invalid_format"]
     properties = raw.get("properties")
     properties = {} if properties is None else properties
-    if not isinstance(properties, dict):
+    if not isinstance(properties, dict) or not is_storable_json(properties):
         errors["properties"] = ["value_is_invalid"]
     if errors:
         return None, errors

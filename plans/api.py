@@ -248,7 +248,8 @@ def _plan_data(payload: dict) -> dict:
             raise ValidationFailed({"trial_period": ["value_is_invalid"]})
         data["trial_period"] = int(trial)
     if data.get("charges") is not None:
-        data["charges"] = [dict(charge) for charge in data["charges"]]
+        # A null item stays one, for the service to refuse with the other malformed charges.
+        data["charges"] = [dict(charge) if isinstance(charge, dict) else charge for charge in data["charges"]]
     return data
 
 

@@ -9,6 +9,7 @@ from django.utils import timezone
 
 from billing.currencies import is_currency
 from billing.errors import NotAllowed, NotFound, ValidationFailed
+from billing.text import is_storable
 from customers.models import Customer
 from customers.services import create_customer
 from events.models import UsageRollup
@@ -34,7 +35,7 @@ def _text(value: Any, *, required: bool, max_length: int = 255) -> tuple[str | N
     """(cleaned value, Lago error code) for a text input."""
     if value is None or value == "":
         return None, ("value_is_mandatory" if required else None)
-    if not isinstance(value, str) or "\x00" in value:
+    if not isinstance(value, str) or not is_storable(value):
         return None, "value_is_invalid"
     if required and not value.strip():
         return None, "value_is_mandatory"

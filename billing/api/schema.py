@@ -12,7 +12,8 @@ class ErrorBody(serializers.Serializer):
 
 
 class ValidationErrorBody(ErrorBody):
-    error_details = serializers.DictField(child=serializers.ListField(child=serializers.CharField()))
+    # Codes per field; a batch of events keys them by the event's index first.
+    error_details = serializers.DictField(child=serializers.JSONField())
 
 
 class PaginationMeta(serializers.Serializer):

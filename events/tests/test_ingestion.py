@@ -239,3 +239,17 @@ def test_concurrent_duplicates_count_once(organization):
     assert Event.objects.count() == 20
     assert sum(UsageRollup.objects.values_list("events_count", flat=True)) == 20
     assert sum(UsageRollup.objects.values_list("units_sum", flat=True)) == 40
+
+
+@pytest.mark.parametrize(
+    ("fields", "field"),
+    [
+        ({"code": "api\x00calls"}, "code"),
+        ({"transaction_id": "\udbab"}, "transaction_id"),
+        ({"properties": {"units": 2, "note": "nul\x00"}}, "properties"),
+        ({"properties": {"\ud800": 1}}, "properties"),
+    ],
+)
+def test_text_the_database_cannot_store_is_a_422_not_a_500(api, subscription, metric, fields, field):
+    response = api.post("/api/v1/events", {"event": event(**fields)})
+    assert response.status_code == 422 and field in response.json()["error_details"]

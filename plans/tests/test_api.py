@@ -368,3 +368,20 @@ def test_metric_with_usage_keeps_its_aggregation_but_one_only_in_deleted_plans_i
     response = api.put("/api/v1/billable_metrics/calls", {"billable_metric": {"field_name": "other"}})
     assert response.json()["error_details"] == {"field_name": ["value_is_not_editable"]}
     assert api.delete("/api/v1/billable_metrics/calls").status_code == 200
+
+
+def test_null_charges_are_refused_not_a_500(api):
+    response = api.post(
+        "/api/v1/plans",
+        {
+            "plan": {
+                "name": "P",
+                "code": "p",
+                "interval": "monthly",
+                "amount_cents": 0,
+                "amount_currency": "EUR",
+                "charges": [None],
+            }
+        },
+    )
+    assert response.status_code == 422

@@ -221,7 +221,10 @@ class PlanInput(serializers.Serializer):
     amount_cents = serializers.IntegerField(required=False, allow_null=True)
     amount_currency = serializers.CharField(required=False, allow_null=True)
     pay_in_advance = serializers.BooleanField(required=False)
-    trial_period = serializers.FloatField(required=False, allow_null=True)
+    # Lago's clients send days as a number (1.0); read as a Decimal, kept when it is whole.
+    trial_period = serializers.DecimalField(
+        max_digits=12, decimal_places=6, coerce_to_string=False, required=False, allow_null=True
+    )
     description = serializers.CharField(required=False, allow_null=True, allow_blank=True)
     invoice_display_name = serializers.CharField(required=False, allow_null=True, allow_blank=True)
     charges = ChargeInput(many=True, required=False, allow_null=True)
@@ -244,7 +247,7 @@ def _plan_data(payload: dict) -> dict:
     data = dict(serializer.validated_data)
     if "trial_period" in data and data["trial_period"] is not None:
         trial = data["trial_period"]
-        if not float(trial).is_integer():
+        if trial != trial.to_integral_value():
             raise ValidationFailed({"trial_period": ["value_is_invalid"]})
         data["trial_period"] = int(trial)
     if data.get("charges") is not None:

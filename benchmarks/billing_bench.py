@@ -28,13 +28,11 @@ from typing import Any
 
 import psycopg
 import redis
+from common import PROJECT_ROOT, PYTHON, database_url, progress, rollup_select, verdict
 from psycopg.types.json import Jsonb
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
-PYTHON = PROJECT_ROOT / ".venv" / "bin" / "python"
 CELERY = PROJECT_ROOT / ".venv" / "bin" / "celery"
 
-PG_SERVER = "postgres://postgres@127.0.0.1:5432"
 DEFAULT_BROKER = "redis://127.0.0.1:6379/13"
 ORGANIZATION_NAME = "Billing Bench Org"
 API_KEY = "billing-bench-api-key-0123456789abcdef"
@@ -73,10 +71,6 @@ CHARGES = (
 # Setup -----------------------------------------------------------------------------------------
 
 
-def database_url(db_name: str) -> str:
-    return f"{PG_SERVER}/{db_name}"
-
-
 def server_env(db_name: str, broker: str) -> dict[str, str]:
     """The app's environment: production-like, on the bench database, a real broker (not eager)."""
     env = dict(os.environ)
@@ -93,10 +87,6 @@ def server_env(db_name: str, broker: str) -> dict[str, str]:
         PYTHONUNBUFFERED="1",
     )
     return env
-
-
-def progress(message: str) -> None:
-    print(f"[{time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
 
 
 def ensure_database(db_name: str, reload: bool) -> None:
@@ -161,33 +151,6 @@ class Fixtures:
     subscription_ids: list[str]  # in external id order: the first N are the cohort of a run of N
     metric_ids: dict[str, str]
     period_start: datetime
-
-
-def rollup_select(where: str) -> str:
-    """The rollups ingestion would have written for the events matching `where` (alias e), as one SELECT.
-
-    The same rules as events/services.py (and benchmarks/usage_bench.py): quarter-hour buckets,
-    every event counted, sum/max/latest only for sum, max and latest metrics over numeric values.
-    """
-    return f"""
-        SELECT e.subscription_id, m.id AS billable_metric_id,
-               date_bin('15 minutes', e.timestamp, TIMESTAMPTZ '2000-01-01 00:00:00+00') AS bucket_start,
-               count(*) AS events_count,
-               coalesce(sum(v.value), 0)::numeric(40, 15) AS units_sum,
-               max(v.value)::numeric(40, 15) AS units_max,
-               ((array_agg(v.value ORDER BY e.timestamp DESC, e.id DESC) FILTER (WHERE v.value IS NOT NULL))[1]
-                 )::numeric(40, 15) AS latest_value,
-               max(e.timestamp) FILTER (WHERE v.value IS NOT NULL) AS latest_timestamp
-        FROM events_event e
-        JOIN plans_billablemetric m
-          ON m.organization_id = e.organization_id AND m.code = e.code AND m.deleted_at IS NULL
-        CROSS JOIN LATERAL (
-            SELECT CASE WHEN m.aggregation_type IN ('sum_agg', 'max_agg', 'latest_agg')
-                        THEN (e.properties ->> m.field_name)::numeric END AS value
-        ) v
-        WHERE {where}
-        GROUP BY 1, 2, 3
-    """
 
 
 ROLLUP_COLUMNS = (
@@ -634,10 +597,6 @@ def machine_info(db_name: str, broker_url: str) -> list[str]:
         f"Celery {metadata.version('celery')}, psycopg {metadata.version('psycopg')}",
         "load average (1, 5, 15 min) at the end: " + ", ".join(f"{load:.2f}" for load in os.getloadavg()),
     ]
-
-
-def verdict(ok: bool) -> str:
-    return "PASS" if ok else "FAIL"
 
 
 def main() -> None:

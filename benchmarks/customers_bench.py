@@ -13,12 +13,9 @@ import os
 import platform
 import random
 import re
-import signal
-import socket
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -31,12 +28,8 @@ from typing import Any
 
 import httpx
 import psycopg
+from common import PROJECT_ROOT, PYTHON, Gunicorn, database_url, free_port, progress, verdict
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
-PYTHON = PROJECT_ROOT / ".venv" / "bin" / "python"
-GUNICORN = PROJECT_ROOT / ".venv" / "bin" / "gunicorn"
-
-PG_SERVER = "postgres://postgres@127.0.0.1:5432"
 ORGANIZATION_NAME = "Bench Org"
 STAFF_EMAIL = "bench-staff@example.com"
 STAFF_PASSWORD = "bench-password-not-secret"
@@ -93,10 +86,6 @@ COPY_COLUMNS = (
 
 
 # Setup -----------------------------------------------------------------------------------------
-
-
-def database_url(db_name: str) -> str:
-    return f"{PG_SERVER}/{db_name}"
 
 
 def server_env(db_name: str) -> dict[str, str]:
@@ -380,47 +369,6 @@ def explain(conn: psycopg.Connection, sql: str) -> tuple[float, str, str]:
     return plan["Execution Time"], outline(plan["Plan"]), "\n".join(r[0] for r in text_rows)
 
 
-class Gunicorn:
-    def __init__(self, db_name: str, port: int, workers: int) -> None:
-        self.url = f"http://127.0.0.1:{port}"
-        self.log = tempfile.NamedTemporaryFile(prefix="customers_bench_gunicorn_", suffix=".log", delete=False)
-        self.process = subprocess.Popen(
-            [str(GUNICORN), "billing.wsgi", "-w", str(workers), "-b", f"127.0.0.1:{port}"],
-            cwd=PROJECT_ROOT,
-            env=server_env(db_name),
-            stdout=self.log,
-            stderr=subprocess.STDOUT,
-        )
-
-    def wait_ready(self, timeout: float = 30.0) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                sys.exit(f"gunicorn exited with {self.process.returncode}; log: {self.log.name}")
-            try:
-                httpx.get(f"{self.url}/api/v1/unknown", timeout=1.0)
-                return
-            except httpx.TransportError:
-                time.sleep(0.2)
-        sys.exit(f"gunicorn did not answer within {timeout:.0f} s; log: {self.log.name}")
-
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)  # graceful: the master stops its workers
-            try:
-                self.process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-        self.log.close()
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def staff_login(client: httpx.Client) -> None:
     page = client.get("/login/")
     token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page.text)
@@ -506,14 +454,6 @@ def machine_info(conn: psycopg.Connection) -> list[str]:
     ]
 
 
-def progress(message: str) -> None:
-    print(f"[{time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
-
-
-def verdict(ok: bool) -> str:
-    return "PASS" if ok else "FAIL"
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--db", default="billing_bench", help="PostgreSQL database (created if missing)")
@@ -583,7 +523,9 @@ def main() -> None:
         for label, queries in upsert_queries.items()
     }
 
-    server = Gunicorn(args.db, args.port or free_port(), args.workers)
+    server = Gunicorn(
+        label="customers_bench", env=server_env(args.db), port=args.port or free_port(), workers=args.workers
+    )
     http: dict[str, Latency] = {}
     try:
         server.wait_ready()

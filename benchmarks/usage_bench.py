@@ -14,12 +14,9 @@ import os
 import platform
 import random
 import re
-import signal
-import socket
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -34,13 +31,18 @@ from typing import Any
 
 import httpx
 import psycopg
+from common import (
+    PROJECT_ROOT,
+    PYTHON,
+    Gunicorn,
+    database_url,
+    free_port,
+    progress,
+    rollup_select,
+    verdict,
+)
 from psycopg.types.json import Jsonb
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
-PYTHON = PROJECT_ROOT / ".venv" / "bin" / "python"
-GUNICORN = PROJECT_ROOT / ".venv" / "bin" / "gunicorn"
-
-PG_SERVER = "postgres://postgres@127.0.0.1:5432"
 ORGANIZATION_NAME = "Usage Bench Org"
 # A fixed key, so that reruns reuse it instead of piling up new ones.
 API_KEY = "usage-bench-api-key-0123456789abcdef"
@@ -119,10 +121,6 @@ ENDPOINTS = ("/v1/search", "/v1/items", "/v1/orders", "/v1/users", "/v1/reports"
 
 
 # Setup -----------------------------------------------------------------------------------------
-
-
-def database_url(db_name: str) -> str:
-    return f"{PG_SERVER}/{db_name}"
 
 
 def server_env(db_name: str) -> dict[str, str]:
@@ -368,35 +366,6 @@ def copy_lines(fx: Fixtures, period_start: datetime, load_until: datetime, seed:
             )
         yield "".join(lines)
     assert emitted == [s[2] for s in streams], emitted
-
-
-def rollup_select(where: str) -> str:
-    """The rollups ingestion would have written for the events matching `where` (alias e), as one SELECT.
-
-    Mirrors events/services.py: bucket = the quarter hour (epoch - epoch % 900 == date_bin from
-    2000-01-01 UTC); count every event; sum/max/latest only for sum, max and latest metrics and
-    only over events whose property is a number; latest = the value with the latest timestamp,
-    ties to the event inserted last (ingestion compares with >=).
-    """
-    return f"""
-        SELECT e.subscription_id, m.id AS billable_metric_id,
-               date_bin('15 minutes', e.timestamp, TIMESTAMPTZ '2000-01-01 00:00:00+00') AS bucket_start,
-               count(*) AS events_count,
-               coalesce(sum(v.value), 0)::numeric(40, 15) AS units_sum,
-               max(v.value)::numeric(40, 15) AS units_max,
-               ((array_agg(v.value ORDER BY e.timestamp DESC, e.id DESC) FILTER (WHERE v.value IS NOT NULL))[1]
-                 )::numeric(40, 15) AS latest_value,
-               max(e.timestamp) FILTER (WHERE v.value IS NOT NULL) AS latest_timestamp
-        FROM events_event e
-        JOIN plans_billablemetric m
-          ON m.organization_id = e.organization_id AND m.code = e.code AND m.deleted_at IS NULL
-        CROSS JOIN LATERAL (
-            SELECT CASE WHEN m.aggregation_type IN ('sum_agg', 'max_agg', 'latest_agg')
-                        THEN (e.properties ->> m.field_name)::numeric END AS value
-        ) v
-        WHERE {where}
-        GROUP BY 1, 2, 3
-    """
 
 
 ROLLUP_COLUMNS = (
@@ -850,47 +819,6 @@ def explain(conn: psycopg.Connection, sql: str, params: tuple | None = None) -> 
 # HTTP and ingestion ------------------------------------------------------------------------------
 
 
-class Gunicorn:
-    def __init__(self, db_name: str, port: int, workers: int) -> None:
-        self.url = f"http://127.0.0.1:{port}"
-        self.log = tempfile.NamedTemporaryFile(prefix="usage_bench_gunicorn_", suffix=".log", delete=False)
-        self.process = subprocess.Popen(
-            [str(GUNICORN), "billing.wsgi", "-w", str(workers), "-b", f"127.0.0.1:{port}"],
-            cwd=PROJECT_ROOT,
-            env=server_env(db_name),
-            stdout=self.log,
-            stderr=subprocess.STDOUT,
-        )
-
-    def wait_ready(self, timeout: float = 30.0) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                sys.exit(f"gunicorn exited with {self.process.returncode}; log: {self.log.name}")
-            try:
-                httpx.get(f"{self.url}/api/v1/unknown", timeout=1.0)
-                return
-            except httpx.TransportError:
-                time.sleep(0.2)
-        sys.exit(f"gunicorn did not answer within {timeout:.0f} s; log: {self.log.name}")
-
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)  # graceful: the master stops its workers
-            try:
-                self.process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-        self.log.close()
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def http_get(client: httpx.Client, path: str, expected: int = 200) -> Callable[[], None]:
     def call() -> None:
         response = client.get(path)
@@ -1083,14 +1011,6 @@ def machine_info(conn: psycopg.Connection) -> list[str]:
     ]
 
 
-def progress(message: str) -> None:
-    print(f"[{time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
-
-
-def verdict(ok: bool) -> str:
-    return "PASS" if ok else "FAIL"
-
-
 def fmt_latency(latency: Latency) -> str:
     return f"p50 {latency.p50:,.2f} / p95 {latency.p95:,.2f} ms"
 
@@ -1219,7 +1139,7 @@ def main() -> None:
     )
 
     # HTTP ----------------------------------------------------------------------------------------
-    server = Gunicorn(args.db, args.port or free_port(), args.workers)
+    server = Gunicorn(label="usage_bench", env=server_env(args.db), port=args.port or free_port(), workers=args.workers)
     ingestion: dict[str, IngestResult] = {}
     try:
         server.wait_ready()

@@ -1,0 +1,102 @@
+"""Pieces the benchmark scripts share: paths, the PostgreSQL server, a gunicorn process, the rollups
+ingestion would write, and how results are printed. Scripts import it as `common` (they run from
+this folder's parent with `python benchmarks/<name>.py`)."""
+
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+PYTHON = PROJECT_ROOT / ".venv" / "bin" / "python"
+GUNICORN = PROJECT_ROOT / ".venv" / "bin" / "gunicorn"
+PG_SERVER = "postgres://postgres@127.0.0.1:5432"
+
+
+def database_url(db_name: str) -> str:
+    return f"{PG_SERVER}/{db_name}"
+
+
+def progress(message: str) -> None:
+    print(f"[{time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
+
+
+def verdict(ok: bool) -> str:
+    return "PASS" if ok else "FAIL"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class Gunicorn:
+    """The app served by gunicorn's sync workers, as in production, with its log in a temp file."""
+
+    def __init__(self, *, label: str, env: dict[str, str], port: int, workers: int) -> None:
+        self.url = f"http://127.0.0.1:{port}"
+        self.log = tempfile.NamedTemporaryFile(prefix=f"{label}_gunicorn_", suffix=".log", delete=False)
+        self.process = subprocess.Popen(
+            [str(GUNICORN), "billing.wsgi", "-w", str(workers), "-b", f"127.0.0.1:{port}"],
+            cwd=PROJECT_ROOT,
+            env=env,
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
+        )
+
+    def wait_ready(self, timeout: float = 30.0) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                sys.exit(f"gunicorn exited with {self.process.returncode}; log: {self.log.name}")
+            try:
+                httpx.get(f"{self.url}/api/v1/unknown", timeout=1.0)
+                return
+            except httpx.TransportError:
+                time.sleep(0.2)
+        sys.exit(f"gunicorn did not answer within {timeout:.0f} s; log: {self.log.name}")
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)  # graceful: the master stops its workers
+            try:
+                self.process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        self.log.close()
+
+
+def rollup_select(where: str) -> str:
+    """The rollups ingestion would have written for the events matching `where` (alias e), as one SELECT.
+
+    Mirrors events/services.py: bucket = the quarter hour (epoch - epoch % 900 == date_bin from
+    2000-01-01 UTC); count every event; sum/max/latest only for sum, max and latest metrics and
+    only over events whose property is a number; latest = the value with the latest timestamp,
+    ties to the event inserted last (ingestion compares with >=).
+    """
+    return f"""
+        SELECT e.subscription_id, m.id AS billable_metric_id,
+               date_bin('15 minutes', e.timestamp, TIMESTAMPTZ '2000-01-01 00:00:00+00') AS bucket_start,
+               count(*) AS events_count,
+               coalesce(sum(v.value), 0)::numeric(40, 15) AS units_sum,
+               max(v.value)::numeric(40, 15) AS units_max,
+               ((array_agg(v.value ORDER BY e.timestamp DESC, e.id DESC) FILTER (WHERE v.value IS NOT NULL))[1]
+                 )::numeric(40, 15) AS latest_value,
+               max(e.timestamp) FILTER (WHERE v.value IS NOT NULL) AS latest_timestamp
+        FROM events_event e
+        JOIN plans_billablemetric m
+          ON m.organization_id = e.organization_id AND m.code = e.code AND m.deleted_at IS NULL
+        CROSS JOIN LATERAL (
+            SELECT CASE WHEN m.aggregation_type IN ('sum_agg', 'max_agg', 'latest_agg')
+                        THEN (e.properties ->> m.field_name)::numeric END AS value
+        ) v
+        WHERE {where}
+        GROUP BY 1, 2, 3
+    """

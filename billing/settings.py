@@ -100,6 +100,12 @@ DATABASES = {
         conn_health_checks=True,
     )
 }
+# On PostgreSQL, parameters are bound by the server and a statement run 5 times on a connection is
+# prepared: parsing and planning were most of the database's work for an event, and the ingestion
+# statements never change text (benchmarks/usage_bench.py). Raw SQL must name its columns rather
+# than select `*`, which a prepared statement would not survive a migration.
+if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+    DATABASES["default"].setdefault("OPTIONS", {}).update(server_side_binding=True, prepare_threshold=5)
 # Lets parallel test runs on one server use separate test databases.
 if os.environ.get("TEST_DATABASE_NAME"):
     DATABASES["default"]["TEST"] = {"NAME": os.environ["TEST_DATABASE_NAME"]}

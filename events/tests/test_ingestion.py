@@ -149,14 +149,23 @@ def test_events_of_a_terminated_subscription_are_refused(api, subscription, metr
 
 def test_batch_of_100_is_stored_in_a_fixed_number_of_statements(api, subscription, metric, django_assert_num_queries):
     events = [event(f"tr_{i}", timestamp=1773144000 + i * 60) for i in range(100)]
-    # key lookup, subscriptions, metrics, savepoint + events insert + rollups insert + release
-    with django_assert_num_queries(7):
+    # key lookup, subscriptions and metrics, savepoint + one statement for events and rollups + release
+    with django_assert_num_queries(5):
         response = api.post("/api/v1/events/batch", {"events": events})
     assert response.status_code == 200
     assert len(response.json()["events"]) == 100
     assert Event.objects.count() == 100
     assert sum(UsageRollup.objects.values_list("events_count", flat=True)) == 100
     assert sum(UsageRollup.objects.values_list("units_sum", flat=True)) == 200
+
+
+def test_single_event_is_three_statements(api, subscription, metric, django_assert_num_queries):
+    # key lookup, subscription and metric, then events and rollups in one statement, no transaction
+    with django_assert_num_queries(3) as captured:
+        response = api.post("/api/v1/events", {"event": event("tr_1")})
+    assert response.status_code == 200
+    assert not any(query["sql"].startswith("SAVEPOINT") for query in captured.captured_queries)
+    assert UsageRollup.objects.get().events_count == 1
 
 
 def test_batch_is_all_or_nothing_with_errors_keyed_by_index(api, subscription, metric):

@@ -8,6 +8,7 @@ are most of the cost of a single event, hence one statement per step.
 
 import json
 from collections import defaultdict
+from collections.abc import Iterable
 from contextlib import nullcontext
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -228,18 +229,19 @@ def _lookup(
     if not external_ids and not codes:
         return {}, {}
     organization_id = Organization._meta.pk.get_db_prep_value(organization.pk, connection)
-    statuses = list(LIVE_SUBSCRIPTION_STATUSES)
+    in_external_ids, external_id_params = _in("s.external_id", external_ids)
+    in_statuses, status_params = _in("s.status", LIVE_SUBSCRIPTION_STATUSES)
+    in_codes, code_params = _in("m.code", codes)
     sql = f"""
         SELECT 's', s.id, s.external_id, s.customer_id, c.deleted_at IS NOT NULL, NULL, NULL
         FROM {Subscription._meta.db_table} s JOIN {Customer._meta.db_table} c ON c.id = s.customer_id
-        WHERE s.organization_id = %s AND s.external_id IN ({_placeholders(external_ids)})
-          AND s.status IN ({_placeholders(statuses)})
+        WHERE s.organization_id = %s AND {in_external_ids} AND {in_statuses}
         UNION ALL
         SELECT 'm', m.id, m.code, NULL, NULL, m.aggregation_type, m.field_name
         FROM {BillableMetric._meta.db_table} m
-        WHERE m.organization_id = %s AND m.code IN ({_placeholders(codes)}) AND m.deleted_at IS NULL
+        WHERE m.organization_id = %s AND {in_codes} AND m.deleted_at IS NULL
     """
-    params = [organization_id, *external_ids, *statuses, organization_id, *codes]
+    params = [organization_id, *external_id_params, *status_params, organization_id, *code_params]
     subscriptions: dict[str, SubscriptionRef] = {}
     metrics: dict[str, MetricRef] = {}
     with connection.cursor() as cursor:
@@ -252,9 +254,14 @@ def _lookup(
     return subscriptions, metrics
 
 
-def _placeholders(values: set[str] | list[str]) -> str:
+def _in(column: str, values: Iterable[str]) -> tuple[str, list[Any]]:
+    """`column IN values`. On PostgreSQL one array parameter, so that the statement text, and the
+    prepared statement, is the same however many values a batch names."""
+    values = [str(value) for value in values]
+    if connection.vendor == "postgresql":
+        return f"{column} = ANY(%s)", [values]
     # IN () is a syntax error; IN (NULL) matches nothing.
-    return ", ".join(["%s"] * len(values)) or "NULL"
+    return f"{column} IN ({', '.join(['%s'] * len(values)) or 'NULL'})", values
 
 
 def _uuid(value: UUID | str) -> UUID:
@@ -339,10 +346,13 @@ def _events_insert(
 ) -> tuple[str, list[Any]]:
     columns = ["organization", "subscription", "transaction_id", "code", "timestamp", "properties", "created_at"]
     db_columns = ", ".join(Event._meta.get_field(column).column for column in columns)
+    # Ids as text, converted once per call rather than once per event (str(UUID) is slow Python).
+    organization_id = str(organization.pk)
+    subscription_ids = {external_id: str(subscription.pk) for external_id, subscription in subscriptions.items()}
     rows = [
         [
-            organization.pk,
-            subscriptions[event.external_subscription_id].pk,
+            organization_id,
+            subscription_ids[event.external_subscription_id],
             event.transaction_id,
             event.code,
             event.timestamp,
@@ -375,10 +385,12 @@ def _rollups_upsert(
     where: str = "",
 ) -> tuple[str, list[Any]]:
     """The upsert that adds the events to their rollups; `where` filters its rows (a guard)."""
+    subscription_ids = {external_id: str(subscription.pk) for external_id, subscription in subscriptions.items()}
+    metric_ids = {code: str(metric.pk) for code, metric in metrics.items()}
     deltas: dict[tuple, _RollupDelta] = defaultdict(_RollupDelta)
     for event in events:
         metric = metrics[event.code]
-        key = (subscriptions[event.external_subscription_id].pk, metric.pk, _bucket_start(event.timestamp))
+        key = (subscription_ids[event.external_subscription_id], metric_ids[event.code], _bucket_start(event.timestamp))
         delta = deltas[key]
         delta.events_count += 1
         if metric.aggregation_type not in _NUMERIC_AGGREGATIONS:

@@ -257,6 +257,8 @@ def test_concurrent_duplicates_count_once(organization):
         ({"transaction_id": "\udbab"}, "transaction_id"),
         ({"properties": {"units": 2, "note": "nul\x00"}}, "properties"),
         ({"properties": {"\ud800": 1}}, "properties"),
+        ({"properties": {"tags": ["ok", "nul\x00"]}}, "properties"),
+        ({"properties": {"deep": {"deeper": {"\x00": "key"}}}}, "properties"),
     ],
 )
 def test_text_the_database_cannot_store_is_a_422_not_a_500(api, subscription, metric, fields, field):

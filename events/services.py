@@ -230,18 +230,20 @@ def _lookup(
         return {}, {}
     organization_id = Organization._meta.pk.get_db_prep_value(organization.pk, connection)
     in_external_ids, external_id_params = _in("s.external_id", external_ids)
-    in_statuses, status_params = _in("s.status", LIVE_SUBSCRIPTION_STATUSES)
     in_codes, code_params = _in("m.code", codes)
+    # Literal statuses, our own constants: only then can PostgreSQL match the partial unique index
+    # on live subscriptions (a parameter would send it through every subscription of the organization).
+    live_statuses = ", ".join(f"'{status}'" for status in LIVE_SUBSCRIPTION_STATUSES)
     sql = f"""
         SELECT 's', s.id, s.external_id, s.customer_id, c.deleted_at IS NOT NULL, NULL, NULL
         FROM {Subscription._meta.db_table} s JOIN {Customer._meta.db_table} c ON c.id = s.customer_id
-        WHERE s.organization_id = %s AND {in_external_ids} AND {in_statuses}
+        WHERE s.organization_id = %s AND {in_external_ids} AND s.status IN ({live_statuses})
         UNION ALL
         SELECT 'm', m.id, m.code, NULL, NULL, m.aggregation_type, m.field_name
         FROM {BillableMetric._meta.db_table} m
         WHERE m.organization_id = %s AND {in_codes} AND m.deleted_at IS NULL
     """
-    params = [organization_id, *external_id_params, *status_params, organization_id, *code_params]
+    params = [organization_id, *external_id_params, organization_id, *code_params]
     subscriptions: dict[str, SubscriptionRef] = {}
     metrics: dict[str, MetricRef] = {}
     with connection.cursor() as cursor:
@@ -346,18 +348,19 @@ def _events_insert(
 ) -> tuple[str, list[Any]]:
     columns = ["organization", "subscription", "transaction_id", "code", "timestamp", "properties", "created_at"]
     db_columns = ", ".join(Event._meta.get_field(column).column for column in columns)
-    # Ids as text, converted once per call rather than once per event (str(UUID) is slow Python).
+    # Ids and times as text, converted once per call where they repeat (str(UUID) is slow Python).
     organization_id = str(organization.pk)
     subscription_ids = {external_id: str(subscription.pk) for external_id, subscription in subscriptions.items()}
+    created_at = now.isoformat()
     rows = [
         [
             organization_id,
             subscription_ids[event.external_subscription_id],
             event.transaction_id,
             event.code,
-            event.timestamp,
+            event.timestamp.isoformat(),
             event.properties,
-            now,
+            created_at,
         ]
         for event in events
     ]

@@ -2,7 +2,7 @@
 
 import uuid
 from collections.abc import Iterable
-from datetime import UTC, datetime
+from contextlib import nullcontext
 from typing import Any
 
 from django.core.exceptions import ValidationError as DjangoValidationError
@@ -27,6 +27,7 @@ from customers.models import (
     LiveCustomerCount,
     PaymentProvider,
 )
+from customers.selectors import load_metadata, set_loaded_metadata
 from organizations.models import Organization
 
 # Optional free-text fields: NULL when absent, at most 255 characters.
@@ -196,6 +197,10 @@ def _clean_metadata(rows: Any) -> tuple[list[dict[str, Any]], list[str]]:
     keys = [row["key"] for row in cleaned]
     if len(keys) != len(set(keys)):
         codes.append("duplicated_key")
+    # Two rows claiming one stored row would both keep its id and collide on the primary key.
+    ids = [str(row["id"]) for row in cleaned if row["id"]]
+    if len(ids) != len(set(ids)):
+        codes.append("duplicated_id")
     if len(rows) > METADATA_MAX_ROWS:
         codes.append("invalid_count")
     return cleaned, sorted(set(codes), key=codes.index)
@@ -213,8 +218,12 @@ def _validate(data: dict[str, Any]) -> tuple[dict[str, Any], list[dict[str, Any]
     return fields, metadata
 
 
-def _replace_metadata(customer: Customer, rows: list[dict[str, Any]]) -> None:
-    """Make the customer's metadata exactly `rows`. Rows keep their id when matched by id or key."""
+def _replace_metadata(customer: Customer, rows: list[dict[str, Any]]) -> bool:
+    """Make the customer's metadata exactly `rows`. Rows keep their id when matched by id or key.
+
+    Returns whether anything was written. When nothing was, the metadata just read stays loaded
+    on the customer, in display order (the model's ordering).
+    """
     existing = list(customer.metadata.all())
     by_id = {str(item.id): item for item in existing}
     by_key = {item.key: item for item in existing}
@@ -233,12 +242,16 @@ def _replace_metadata(customer: Customer, rows: list[dict[str, Any]]) -> None:
         return {(str(i.id), i.key, i.value, i.display_in_invoice) for i in items}
 
     if signature(existing) == signature(wanted):
-        return
+        set_loaded_metadata(customer, existing)
+        return False
     # Delete then insert, so that swapped or renamed keys never collide on the unique constraint.
-    customer.metadata.all().delete()
+    # The customer's row is locked by the caller, so `existing` is all there is to delete.
+    if existing:
+        customer.metadata.all().delete()
     CustomerMetadata.objects.bulk_create(wanted)
     if hasattr(customer, "_prefetched_objects_cache"):
         customer._prefetched_objects_cache.pop("metadata", None)
+    return True
 
 
 def _locked(manager, customer: Customer) -> Customer:
@@ -324,10 +337,35 @@ def upsert_customer(*, organization: Organization, data: dict[str, Any]) -> tupl
     One INSERT ... ON CONFLICT DO UPDATE on the partial unique index: two concurrent upserts of the
     same new external_id make one customer, and an update writes only the fields it received.
     The external_id is the conflict key, so an upsert never renames and the lock rule cannot apply.
+
+    The customer comes back with its organization and its metadata (in display order) loaded.
     """
     if not isinstance(data.get("external_id"), str):
         data = {**data, "external_id": None}
     fields, metadata = _validate(data)
+    # _upsert_row is atomic on its own; metadata writes need a transaction around it, and without
+    # them one would only cost BEGIN and COMMIT round trips.
+    with transaction.atomic() if metadata is not None else nullcontext():
+        customer, created = _upsert_row(organization, fields)
+        if created:
+            set_loaded_metadata(customer, [])  # a new customer has none: nothing to read
+        else:
+            # What the update keeps, or what the metadata sent replaces (read under the row lock).
+            load_metadata(customer)
+        if metadata is not None and _replace_metadata(customer, metadata):
+            load_metadata(customer)  # read back what was written, in the database's display order
+    return customer, created
+
+
+# Every column of the customers table, in the model's order: the upsert writes them all and
+# reads them back in this order.
+CUSTOMER_COLUMNS = tuple(Customer._meta.concrete_fields)
+CUSTOMER_ATTNAMES = tuple(field.attname for field in CUSTOMER_COLUMNS)
+
+
+def _upsert_row(organization: Organization, fields: dict[str, Any]) -> tuple[Customer, bool]:
+    """Insert or update the customer's row, and count a new one in the live counter in the same
+    transaction. Returns the customer as written and whether it is new."""
     now = timezone.now()
     values = {
         **dict.fromkeys(WRITABLE_FIELDS),
@@ -338,36 +376,43 @@ def upsert_customer(*, organization: Organization, data: dict[str, Any]) -> tupl
         "updated_at": now,
         "deleted_at": None,
     }
-    columns = sorted(values)
-    db_column = {name: Customer._meta.get_field(name).column for name in columns}
-    params = [Customer._meta.get_field(name).get_db_prep_save(values[name], connection) for name in columns]
-    updated = [db_column[name] for name in sorted(fields) if name != "external_id"] + ["updated_at"]
-    sql = (
-        f"INSERT INTO {Customer._meta.db_table} ({', '.join(db_column[name] for name in columns)}) "
-        f"VALUES ({', '.join(['%s'] * len(columns))}) "
+    params = [field.get_db_prep_save(values[field.name], connection) for field in CUSTOMER_COLUMNS]
+    columns = ", ".join(field.column for field in CUSTOMER_COLUMNS)
+    updated = [Customer._meta.get_field(name).column for name in sorted(fields) if name != "external_id"]
+    upsert = (
+        f"INSERT INTO {Customer._meta.db_table} ({columns}) VALUES ({', '.join(['%s'] * len(CUSTOMER_COLUMNS))}) "
         "ON CONFLICT (organization_id, external_id) WHERE deleted_at IS NULL DO UPDATE SET "
-        + ", ".join(f"{column} = excluded.{column}" for column in updated)
-        + " RETURNING id, created_at"
+        + ", ".join(f"{column} = excluded.{column}" for column in [*updated, "updated_at"])
+        + f" RETURNING {columns}"
     )
-    with transaction.atomic():
+    # In both branches, the row is new exactly when it carries the creation time this statement wrote.
+    if connection.vendor == "postgresql":
+        # One statement is a transaction of its own, without BEGIN and COMMIT round trips: the
+        # counter moves in a data-modifying WITH query, and only when the row is new.
+        counted = (
+            f"WITH written AS ({upsert}), moved AS ("
+            f"UPDATE {LiveCustomerCount._meta.db_table} SET live_count = live_count + 1 "
+            "WHERE organization_id = %s AND EXISTS (SELECT FROM written WHERE created_at = %s) "
+            "RETURNING organization_id) "
+            f"SELECT {columns}, EXISTS (SELECT FROM moved) FROM written"
+        )
         with connection.cursor() as cursor:
-            cursor.execute(sql, params)
-            customer_id, created_at = cursor.fetchone()
-        customer = Customer.objects.select_related("organization").get(pk=customer_id)
-        # The row is new exactly when it carries the creation time this statement wrote.
-        created = _as_datetime(created_at) == now
-        if created:
-            _adjust_live_count(organization, +1)
-        if metadata is not None:
-            _replace_metadata(customer, metadata)
+            cursor.execute(counted, [*params, organization.pk, now])
+            *row, moved = cursor.fetchone()
+        # psycopg returns every column as the ORM would read it (PostgreSQL needs no converters).
+        customer = Customer.from_db(connection.alias, CUSTOMER_ATTNAMES, row)
+        created = customer.created_at == now
+        if created and not moved:
+            recount_live_customers(organization=organization)  # the organization had no counter yet
+    else:
+        with transaction.atomic():
+            # raw() converts the row as the ORM does (SQLite returns UUIDs and times as text).
+            [customer] = Customer.objects.raw(upsert, params)
+            created = customer.created_at == now
+            if created:
+                _adjust_live_count(organization, +1)
+    customer.organization = organization
     return customer, created
-
-
-def _as_datetime(value: Any) -> datetime:
-    """A timestamp read by raw SQL: PostgreSQL returns a datetime, SQLite a string."""
-    if isinstance(value, datetime):
-        return value
-    return Customer._meta.get_field("created_at").to_python(value).replace(tzinfo=UTC)
 
 
 @transaction.atomic

@@ -1,13 +1,23 @@
 """Lago's v1 customer endpoints: shapes, errors, tenancy, encoded ids, query counts."""
 
+import json
 from datetime import timedelta
 from urllib.parse import quote
 
 import pytest
 from django.utils import timezone
 
+from customers.api import (
+    BILLING_CONFIGURATION_FIELDS,
+    OPTIONAL_TEXT_FIELDS,
+    BillingConfigurationInput,
+    CustomerInput,
+    CustomerOutput,
+    customer_payload,
+)
 from customers.models import Customer
-from customers.services import recount_live_customers
+from customers.selectors import get_customer_by_external_id
+from customers.services import create_customer, recount_live_customers
 from customers.tests.factories import CustomerFactory, CustomerMetadataFactory
 from plans.tests.factories import SubscriptionFactory
 
@@ -90,6 +100,16 @@ def test_upsert_updates_and_keeps_omitted_fields_at_every_level(api):
     assert customer["billing_configuration"]["invoice_grace_period"] == 5
     assert [m["key"] for m in customer["metadata"]] == ["crm"]
     assert Customer.objects.count() == 1
+
+
+def test_two_metadata_rows_claiming_one_stored_row_are_a_422_and_change_nothing(api):
+    stored = api.post("/api/v1/customers", body(external_id="c1", metadata=[{"key": "k", "value": "v"}]))
+    row_id = stored.json()["customer"]["metadata"][0]["lago_id"]
+    rows = [{"id": row_id, "key": "a", "value": "1"}, {"id": row_id, "key": "b", "value": "2"}]
+    response = api.post("/api/v1/customers", body(external_id="c1", metadata=rows))
+    assert response.status_code == 422
+    assert response.json()["error_details"] == {"metadata": ["duplicated_id"]}
+    assert [m["key"] for m in api.get("/api/v1/customers/c1").json()["customer"]["metadata"]] == ["k"]
 
 
 def test_explicit_null_clears(api):
@@ -338,12 +358,19 @@ def test_openapi_schema_and_docs_are_served(client):
 
 def test_upsert_is_a_handful_of_statements(api, django_assert_num_queries):
     api.post("/api/v1/customers", body(external_id="first"))  # the organization's counter now exists
-    # api key + savepoint + upsert + re-read + counter + release + metadata
-    with django_assert_num_queries(7):
+    # api key + upsert, which moves the counter in the same statement; a new customer has no metadata
+    with django_assert_num_queries(2):
         assert api.post("/api/v1/customers", body(external_id="c1", name="Acme")).status_code == 200
-    # an update moves no counter
-    with django_assert_num_queries(6):
+    # api key + upsert + the metadata it keeps
+    with django_assert_num_queries(3):
         assert api.post("/api/v1/customers", body(external_id="c1", city="Lyon")).status_code == 200
+    # api key + savepoint + upsert + the metadata it replaces (none) + insert + read back + release
+    rows = [{"key": "crm", "value": "42"}]
+    with django_assert_num_queries(7):
+        assert api.post("/api/v1/customers", body(external_id="c1", metadata=rows)).status_code == 200
+    # the same metadata again: read, unchanged, nothing written
+    with django_assert_num_queries(5):
+        assert api.post("/api/v1/customers", body(external_id="c1", metadata=rows)).status_code == 200
 
 
 @pytest.mark.parametrize("sort_below", [0, 10_000])
@@ -356,3 +383,139 @@ def test_search_results_are_newest_first_whichever_way_they_are_read(api, organi
     found = api.get("/api/v1/customers", search_term="match").json()
     assert [c["external_id"] for c in found["customers"]] == ["match-0", "match-1", "match-2", "match-3"]
     assert found["meta"]["total_count"] == 4
+
+
+@pytest.mark.parametrize(
+    ("fields", "expected"),
+    [
+        # Numbers become text, as DRF's CharField made them; the rules then apply to the text.
+        ({"name": 7, "phone": 1.5, "zipcode": 75001}, {"name": "7", "phone": "1.5", "zipcode": "75001"}),
+        ({"name": "", "city": None}, {"name": None, "city": None}),
+        ({"billing_configuration": {"invoice_grace_period": "7"}}, {"invoice_grace_period": 7}),
+        ({"billing_configuration": {"invoice_grace_period": "7.0"}}, {"invoice_grace_period": 7}),
+        ({"billing_configuration": {"invoice_grace_period": 7.0}}, {"invoice_grace_period": 7}),
+        ({"billing_configuration": {"invoice_grace_period": None}}, {"invoice_grace_period": None}),
+        # The billing configuration's text is trimmed; the customer's is not.
+        ({"billing_configuration": {"payment_provider": " stripe "}}, {"payment_provider": "stripe"}),
+        ({"billing_configuration": {"provider_customer_id": "  "}}, {"provider_customer_id": None}),
+        ({"name": " Acme "}, {"name": " Acme "}),
+    ],
+)
+def test_json_types_are_read_as_the_schema_documents(api, fields, expected):
+    response = api.post("/api/v1/customers", body(external_id="c1", **fields))
+    assert response.status_code == 200, response.content
+    customer = response.json()["customer"]
+    shown = {**customer, **customer["billing_configuration"]}
+    assert {field: shown[field] for field in expected} == expected
+
+
+def test_a_number_is_a_valid_external_id(api):
+    assert api.post("/api/v1/customers", body(external_id=42)).json()["customer"]["external_id"] == "42"
+
+
+@pytest.mark.parametrize(
+    ("fields", "details"),
+    [
+        ({"external_id": True}, {"external_id": ["value_is_invalid"]}),
+        ({"external_id": ["c1"]}, {"external_id": ["value_is_invalid"]}),
+        ({"external_id": "c\x00"}, {"external_id": ["value_is_invalid"]}),
+        ({"external_id": "c1", "name": False}, {"name": ["value_is_invalid"]}),
+        ({"external_id": "c1", "email": {"a": 1}}, {"email": ["value_is_invalid"]}),
+        ({"external_id": "c1", "city": "\ud800"}, {"city": ["value_is_invalid"]}),
+        ({"external_id": "c1", "billing_configuration": None}, {"billing_configuration": ["value_is_mandatory"]}),
+        ({"external_id": "c1", "billing_configuration": "stripe"}, {"billing_configuration": ["value_is_invalid"]}),
+        (
+            {"external_id": "c1", "billing_configuration": {"invoice_grace_period": True}},
+            {"invoice_grace_period": ["value_is_invalid"]},
+        ),
+        (
+            {"external_id": "c1", "billing_configuration": {"invoice_grace_period": "7.5"}},
+            {"invoice_grace_period": ["value_is_invalid"]},
+        ),
+        (
+            {"external_id": "c1", "billing_configuration": {"invoice_grace_period": "1" * 1001}},
+            {"invoice_grace_period": ["value_is_too_long"]},
+        ),
+        (
+            {"external_id": "c1", "billing_configuration": {"payment_provider": 1}},
+            {"payment_provider": ["value_is_invalid"]},
+        ),
+        # A metadata row that is not an object is reported under its index.
+        (
+            {"external_id": "c1", "metadata": [{"key": "k", "value": "v"}, 5, None]},
+            {"1": ["value_is_invalid"], "2": ["value_is_mandatory"]},
+        ),
+        # Type errors are answered together, before any rule is checked (the country here).
+        (
+            {"name": True, "country": "XX", "billing_configuration": {"invoice_grace_period": "x"}, "metadata": {}},
+            {
+                "external_id": ["value_is_mandatory"],
+                "name": ["value_is_invalid"],
+                "invoice_grace_period": ["value_is_invalid"],
+                "metadata": ["value_is_invalid"],
+            },
+        ),
+    ],
+)
+def test_wrong_json_types_are_422s(api, fields, details):
+    response = api.post("/api/v1/customers", {"customer": fields})
+    assert response.status_code == 422
+    assert response.json()["error_details"] == details
+    assert not Customer.objects.exists()
+
+
+@pytest.mark.parametrize(
+    ("fields", "details"),
+    [
+        ({"external_id": None}, {"external_id": ["value_is_mandatory"]}),
+        ({"external_id": ""}, {"external_id": ["value_is_mandatory"]}),
+        ({"name": True}, {"name": ["value_is_invalid"]}),
+    ],
+)
+def test_an_update_reads_json_types_the_same_way_without_requiring_the_external_id(api, organization, fields, details):
+    CustomerFactory(organization=organization, external_id="c1", name="Before")
+    response = api.put(url("c1"), body(**fields))
+    assert response.status_code == 422
+    assert response.json()["error_details"] == details
+    assert api.put(url("c1"), body(name=7)).json()["customer"]["name"] == "7"
+
+
+def test_the_input_reader_knows_every_documented_field():
+    documented = list(CustomerInput._declared_fields)
+    assert documented == ["external_id", *OPTIONAL_TEXT_FIELDS, "billing_configuration", "metadata"]
+    assert BILLING_CONFIGURATION_FIELDS == set(BillingConfigurationInput._declared_fields)
+
+
+def test_the_customer_object_is_the_documented_one(organization):
+    organization.default_timezone = "Asia/Tokyo"
+    organization.save()
+    create_customer(
+        organization=organization,
+        data={
+            "external_id": "full",
+            "name": "Acme",
+            "timezone": "Europe/Paris",
+            "currency": "EUR",
+            "country": "FR",
+            "legal_name": "Acme SA",
+            "legal_number": "123",
+            "tax_identification_number": "FR1",
+            "email": "a@acme.test",
+            "phone": "+33 1",
+            "url": "https://acme.test",
+            "address_line1": "1 rue",
+            "address_line2": "bis",
+            "zipcode": "75001",
+            "city": "Paris",
+            "state": "IDF",
+            "payment_provider": "stripe",
+            "provider_customer_id": "cus_1",
+            "invoice_grace_period": 3,
+            "metadata": [{"key": "b", "value": "2"}, {"key": "a", "value": "1", "display_in_invoice": True}],
+        },
+    )
+    create_customer(organization=organization, data={"external_id": "bare"})
+    for external_id in ("full", "bare"):
+        customer = get_customer_by_external_id(organization=organization, external_id=external_id)
+        # Same keys, values and order as the serializer the schema is generated from.
+        assert json.dumps(customer_payload(customer)) == json.dumps(CustomerOutput(customer).data)

@@ -203,3 +203,49 @@ def test_concurrent_upserts_of_a_new_external_id_make_one_customer(organization)
     assert Customer.objects.filter(organization=organization, external_id="race").count() == 1
     assert len({pk for pk, _ in results}) == 1
     assert sum(created for _, created in results) == 1
+
+
+@pytest.fixture(params=["postgresql", "portable"])
+def upsert_path(request, monkeypatch):
+    """Run a test through PostgreSQL's one-statement upsert and through the portable one (SQLite's)."""
+    if request.param == "portable":
+        monkeypatch.setattr(connection, "vendor", "sqlite")
+    return request.param
+
+
+def test_upsert_counts_new_customers_only(organization, upsert_path):
+    upsert_customer(organization=organization, data={"external_id": "first"})
+    assert organization.live_customer_count.live_count == 1
+    customer, created = upsert_customer(organization=organization, data={"external_id": "c1", "name": "Acme"})
+    assert created and customer.name == "Acme" and customer.organization == organization
+    customer, created = upsert_customer(organization=organization, data={"external_id": "c1", "city": "Lyon"})
+    assert not created and (customer.name, customer.city) == ("Acme", "Lyon")
+    organization.live_customer_count.refresh_from_db()
+    assert organization.live_customer_count.live_count == 2
+
+
+def test_upsert_recounts_an_organization_without_counter(organization, upsert_path):
+    CustomerFactory.create_batch(2, organization=organization)  # bypasses the services and the counter
+    upsert_customer(organization=organization, data={"external_id": "c1"})
+    assert organization.live_customer_count.live_count == 3
+
+
+def test_upsert_returns_the_customer_as_stored_with_its_metadata_loaded(
+    organization, upsert_path, django_assert_num_queries
+):
+    rows = [{"key": "b", "value": "2"}, {"key": "a", "value": "1", "display_in_invoice": True}]
+    created, _ = upsert_customer(organization=organization, data={"external_id": "c1", "metadata": rows})
+    kept, _ = upsert_customer(organization=organization, data={"external_id": "c1", "name": "Acme"})
+    bare, _ = upsert_customer(organization=organization, data={"external_id": "c2"})
+    stored = CustomerMetadata.objects.filter(customer__external_id="c1").order_by("created_at", "key")
+    expected = [(item.id, item.key, item.value, item.display_in_invoice, item.created_at) for item in stored]
+    with django_assert_num_queries(0):
+        for customer in (created, kept):
+            shown = [(m.id, m.key, m.value, m.display_in_invoice, m.created_at) for m in customer.metadata.all()]
+            assert shown == expected
+        assert list(bare.metadata.all()) == []
+        assert kept.organization.name == organization.name
+    fresh = Customer.objects.get(pk=kept.pk)
+    assert [getattr(kept, f.attname) for f in Customer._meta.concrete_fields] == [
+        getattr(fresh, f.attname) for f in Customer._meta.concrete_fields
+    ]

@@ -5,7 +5,7 @@ import json
 import pytest
 from django.test import Client
 
-from organizations.services import create_api_key
+from organizations.services import create_api_key, forget_recent_api_keys
 from organizations.tests.factories import OrganizationFactory, UserFactory
 
 STAFF_PASSWORD = "correct-horse-battery"
@@ -76,6 +76,15 @@ def staff_client(staff_user) -> Client:
     client = Client()
     client.force_login(staff_user)
     return client
+
+
+@pytest.fixture(autouse=True)
+def no_api_keys_remembered(settings):
+    """Every request checks its key, so that query counts are the worst case and a key remembered
+    by an earlier test (whose database is rolled back) cannot outlive it. The tests of the cache
+    switch it on."""
+    settings.API_KEY_CACHE_SECONDS = 0
+    forget_recent_api_keys()
 
 
 @pytest.fixture(autouse=True)

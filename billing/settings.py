@@ -170,6 +170,10 @@ SPECTACULAR_SETTINGS = {
     "REDOC_DIST": "SIDECAR",
 }
 
+# How long a server process trusts an API key it has just checked (organizations/services.py):
+# a revoked key, or an edit of its organization, reaches the other processes within this delay.
+API_KEY_CACHE_SECONDS = float(os.environ.get("API_KEY_CACHE_SECONDS", "5"))
+
 # Celery: Redis as the broker in production. Without a broker the tasks run in-process, which is
 # what the SQLite demo uses.
 REDIS_URL = os.environ.get("REDIS_URL", "")

@@ -1,6 +1,8 @@
 import hashlib
 import secrets
+import time
 
+from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.db.models import QuerySet
 from django.utils import timezone
@@ -35,15 +37,40 @@ def create_api_key(
 
 
 def revoke_api_keys(*, api_keys: QuerySet[ApiKey]) -> int:
-    """Revoke the keys that are still active; return how many were revoked."""
-    return api_keys.filter(revoked_at__isnull=True).update(revoked_at=timezone.now())
+    """Revoke the keys that are still active; return how many were revoked.
+
+    This process refuses them at once; other server processes within API_KEY_CACHE_SECONDS.
+    """
+    revoked = api_keys.filter(revoked_at__isnull=True).update(revoked_at=timezone.now())
+    forget_recent_api_keys()
+    return revoked
+
+
+# Key hash -> (monotonic expiry, organization) for keys that authenticated in the last
+# API_KEY_CACHE_SECONDS, in this process. Like Lago's own API-key cache, it spares every API
+# request a query: a revocation or an organization edit reaches other processes when the entry
+# expires. Only keys that authenticated are kept, so it holds at most one entry per active key.
+_recent_api_keys: dict[str, tuple[float, Organization]] = {}
+
+
+def forget_recent_api_keys() -> None:
+    _recent_api_keys.clear()
 
 
 def organization_for_api_key(raw_key: str) -> Organization | None:
-    """The organization of an active key. Every API request starts here, so it is one raw query:
-    building the same join through the ORM cost more than running it (benchmarks/usage_bench.py)."""
-    organizations = Organization.objects.raw(_ORGANIZATION_BY_KEY_HASH, [hash_api_key(raw_key)])
-    return next(iter(organizations), None)
+    """The organization of an active key, or None. A raw query on a miss: building the same join
+    through the ORM cost more than running it (benchmarks/usage_bench.py)."""
+    key_hash = hash_api_key(raw_key)
+    now = time.monotonic()
+    recent = _recent_api_keys.get(key_hash)
+    if recent is not None and recent[0] > now:
+        return recent[1]
+    organization = next(iter(Organization.objects.raw(_ORGANIZATION_BY_KEY_HASH, [key_hash])), None)
+    if organization is None:
+        _recent_api_keys.pop(key_hash, None)
+    elif settings.API_KEY_CACHE_SECONDS > 0:
+        _recent_api_keys[key_hash] = (now + settings.API_KEY_CACHE_SECONDS, organization)
+    return organization
 
 
 _ORGANIZATION_BY_KEY_HASH = (

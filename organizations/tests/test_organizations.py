@@ -8,10 +8,12 @@ from io import StringIO
 import pytest
 from django.core.management import CommandError, call_command
 from django.urls import reverse
+from django.utils import timezone
 
 from customers.tests.factories import CustomerFactory, CustomerMetadataFactory
+from organizations import services as organization_services
 from organizations.models import ApiKey, Organization, User
-from organizations.services import create_api_key, hash_api_key, organization_for_api_key
+from organizations.services import create_api_key, hash_api_key, organization_for_api_key, revoke_api_keys
 
 
 def run_command(*args) -> str:
@@ -137,3 +139,35 @@ def test_admin_soft_deletes_through_the_service(admin_client_, organization):
     )
     customer.refresh_from_db()
     assert customer.deleted_at is not None
+
+
+@pytest.fixture
+def api_keys_remembered(settings):
+    settings.API_KEY_CACHE_SECONDS = 5
+
+
+def test_revoking_through_the_service_refuses_the_key_at_once(api, organization, api_keys_remembered):
+    assert api.get("/api/v1/customers").status_code == 200  # the key is now remembered
+    revoke_api_keys(api_keys=organization.api_keys.all())
+    assert api.get("/api/v1/customers").status_code == 401
+
+
+def test_a_key_revoked_elsewhere_is_refused_once_its_remembered_check_expires(
+    api, organization, monkeypatch, api_keys_remembered
+):
+    # Another server process revokes the key: this one trusts its last check for
+    # API_KEY_CACHE_SECONDS, then asks the database again.
+    clock = [1000.0]
+    monkeypatch.setattr(organization_services.time, "monotonic", lambda: clock[0])
+    assert api.get("/api/v1/customers").status_code == 200
+    organization.api_keys.update(revoked_at=timezone.now())
+    clock[0] += 4.5
+    assert api.get("/api/v1/customers").status_code == 200
+    clock[0] += 1
+    assert api.get("/api/v1/customers").status_code == 401
+
+
+def test_a_remembered_key_spares_the_query(api, django_assert_num_queries, api_keys_remembered):
+    api.get("/api/v1/customers")
+    with django_assert_num_queries(0):
+        assert organization_for_api_key(api.headers["Authorization"].split()[1]) is not None

@@ -464,7 +464,9 @@ def main() -> None:
     parser.add_argument("--warmup", type=int, default=10, help="untimed requests before each row")
     parser.add_argument("--upserts", type=int, default=2000)
     parser.add_argument("--port", type=int, default=0, help="gunicorn port (0: a free one)")
-    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument(
+        "--workers", type=int, default=4, help="gunicorn sync workers (the README's production command)"
+    )
     parser.add_argument("--explain", action="store_true", help="print the full EXPLAIN ANALYZE plans")
     args = parser.parse_args()
 

@@ -1,9 +1,10 @@
 """Event ingestion: validate, tie each event to its subscription, store once, keep rollups current.
 
 A call costs a fixed number of statements whatever its size: one read of the subscriptions and
-metrics it names, then one multi-row INSERT ... ON CONFLICT DO NOTHING for the events that also
-upserts the rollups they feed (reference/performance.md: batch ingestion is the lever). Round trips
-are most of the cost of a single event, hence one statement per step.
+metrics it names, then one multi-row INSERT for the events that also upserts the rollups they feed
+(reference/performance.md: batch ingestion is the lever). The unique constraint on transaction_id
+refuses a repeat, which aborts the whole statement: a call is stored whole or not at all. Round
+trips are most of the cost of a single event, hence one statement per step.
 """
 
 import json
@@ -17,7 +18,7 @@ from functools import cache
 from typing import Any
 from uuid import UUID
 
-from django.db import connection, transaction
+from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from billing.errors import ValidationFailed
@@ -180,20 +181,24 @@ def ingest_events(*, organization: Organization, raw_events: list[Any], batch: b
     if errors:
         raise ValidationFailed(_keyed(errors, batch))
 
-    # One statement is atomic by itself: a single event on PostgreSQL needs no BEGIN and COMMIT.
-    one_statement = len(valid) == 1 and connection.vendor == "postgresql"
-    with nullcontext() if one_statement else transaction.atomic():
-        accepted = _store(organization, valid, subscriptions, metrics, now)
-        if len(accepted) < len(valid):
-            # The rollups were left untouched; the transaction takes back the events that were new.
-            stored = {event.transaction_id for event in accepted}
-            duplicates = {
-                index: {"transaction_id": ["value_already_exist"]}
-                for index, event in enumerate(valid)
-                if event.transaction_id not in stored
-            }
-            raise ValidationFailed(_keyed(duplicates, batch))
+    accepted = _store(organization, valid, subscriptions, metrics, now)
+    if accepted is None:
+        stored = _stored_transaction_ids(organization, {event.transaction_id for event in valid})
+        duplicates = {
+            index: {"transaction_id": ["value_already_exist"]}
+            for index, event in enumerate(valid)
+            if event.transaction_id in stored
+        }
+        raise ValidationFailed(_keyed(duplicates, batch))
     return accepted
+
+
+def _stored_transaction_ids(organization: Organization, transaction_ids: set[str]) -> set[str]:
+    return set(
+        Event.objects.filter(organization=organization, transaction_id__in=transaction_ids).values_list(
+            "transaction_id", flat=True
+        )
+    )
 
 
 def _keyed(errors: dict[int, dict[str, list[str]]], batch: bool) -> dict:
@@ -306,28 +311,35 @@ def _store(
     subscriptions: dict[str, SubscriptionRef],
     metrics: dict[str, MetricRef],
     now: datetime,
-) -> list[AcceptedEvent]:
-    """Insert the events that are new and, only if all of them are, add them to their rollups.
+) -> list[AcceptedEvent] | None:
+    """Insert the events and add them to their rollups, all or nothing; None when a transaction_id
+    is already stored (the unique constraint refused it).
 
-    On PostgreSQL both writes are one statement: the rollup upsert reads the events' INSERT through
-    a data-modifying CTE and runs only when every event was inserted. SQLite (the demo) runs them
-    one after the other.
+    On PostgreSQL both writes are one statement, the rollup upsert reading the events' INSERT
+    through a data-modifying CTE. It is atomic by itself: outside a caller's transaction it runs
+    in autocommit, without BEGIN and COMMIT round trips, and holds its rollup row locks no longer
+    than it runs. SQLite (the demo) runs the two writes one after the other in a transaction.
     """
     events_sql, events_params = _events_insert(organization, events, subscriptions, now)
-    with connection.cursor() as cursor:
-        if connection.vendor == "postgresql":
-            rollups_sql, rollups_params = _rollups_upsert(
-                events, subscriptions, metrics, where="WHERE (SELECT count(*) FROM inserted) = %s"
-            )
-            sql = f"WITH inserted AS ({events_sql}), rolled_up AS ({rollups_sql}) "
-            sql += "SELECT id, transaction_id FROM inserted"
-            cursor.execute(sql, [*events_params, *rollups_params, len(events)])
-            ids = {transaction_id: pk for pk, transaction_id in cursor.fetchall()}
-        else:
-            cursor.execute(events_sql, events_params)
-            ids = {transaction_id: pk for pk, transaction_id in cursor.fetchall()}
-            if len(ids) == len(events):
+    one_statement = connection.vendor == "postgresql"
+    # Inside a caller's transaction a savepoint keeps a refused statement from aborting it.
+    needs_transaction = connection.in_atomic_block or not one_statement
+    try:
+        with transaction.atomic() if needs_transaction else nullcontext(), connection.cursor() as cursor:
+            if one_statement:
+                rollups_sql, rollups_params = _rollups_upsert(events, subscriptions, metrics)
+                sql = f"WITH inserted AS ({events_sql}), rolled_up AS ({rollups_sql}) "
+                sql += "SELECT id, transaction_id FROM inserted"
+                cursor.execute(sql, [*events_params, *rollups_params])
+                ids = {transaction_id: pk for pk, transaction_id in cursor.fetchall()}
+            else:
+                cursor.execute(events_sql, events_params)
+                ids = {transaction_id: pk for pk, transaction_id in cursor.fetchall()}
                 cursor.execute(*_rollups_upsert(events, subscriptions, metrics))
+    except IntegrityError:
+        if _stored_transaction_ids(organization, {event.transaction_id for event in events}):
+            return None
+        raise
     return [
         AcceptedEvent(
             id=ids[event.transaction_id],
@@ -339,7 +351,6 @@ def _store(
             created_at=now,
         )
         for event in events
-        if event.transaction_id in ids
     ]
 
 
@@ -365,10 +376,7 @@ def _events_insert(
         for event in events
     ]
     source, params = _rows_clause(Event, columns, rows)
-    sql = (
-        f"INSERT INTO {Event._meta.db_table} ({db_columns}) {source} "
-        "ON CONFLICT (organization_id, transaction_id) DO NOTHING RETURNING id, transaction_id"
-    )
+    sql = f"INSERT INTO {Event._meta.db_table} ({db_columns}) {source} RETURNING id, transaction_id"
     return sql, params
 
 
@@ -385,9 +393,8 @@ def _rollups_upsert(
     events: list[_ParsedEvent],
     subscriptions: dict[str, SubscriptionRef],
     metrics: dict[str, MetricRef],
-    where: str = "",
 ) -> tuple[str, list[Any]]:
-    """The upsert that adds the events to their rollups; `where` filters its rows (a guard)."""
+    """The upsert that adds the events to their rollups."""
     subscription_ids = {external_id: str(subscription.pk) for external_id, subscription in subscriptions.items()}
     metric_ids = {code: str(metric.pk) for code, metric in metrics.items()}
     deltas: dict[tuple, _RollupDelta] = defaultdict(_RollupDelta)
@@ -431,7 +438,7 @@ def _rollups_upsert(
     sql = f"""
         INSERT INTO {table} (subscription_id, billable_metric_id, bucket_start, events_count, units_sum, units_max,
                              latest_value, latest_timestamp)
-        {source} {where}
+        {source}
         ON CONFLICT (subscription_id, billable_metric_id, bucket_start) DO UPDATE SET
             events_count = {table}.events_count + excluded.events_count,
             units_sum = {table}.units_sum + excluded.units_sum,

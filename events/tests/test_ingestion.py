@@ -149,7 +149,8 @@ def test_events_of_a_terminated_subscription_are_refused(api, subscription, metr
 
 def test_batch_of_100_is_stored_in_a_fixed_number_of_statements(api, subscription, metric, django_assert_num_queries):
     events = [event(f"tr_{i}", timestamp=1773144000 + i * 60) for i in range(100)]
-    # key lookup, subscriptions and metrics, savepoint + one statement for events and rollups + release
+    # key lookup, subscriptions and metrics, then (in the test's transaction) savepoint + one
+    # statement for events and rollups + release
     with django_assert_num_queries(5):
         response = api.post("/api/v1/events/batch", {"events": events})
     assert response.status_code == 200
@@ -159,13 +160,17 @@ def test_batch_of_100_is_stored_in_a_fixed_number_of_statements(api, subscriptio
     assert sum(UsageRollup.objects.values_list("units_sum", flat=True)) == 200
 
 
-def test_single_event_is_three_statements(api, subscription, metric, django_assert_num_queries):
-    # key lookup, subscription and metric, then events and rollups in one statement, no transaction
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("count", [1, 100])
+def test_a_call_is_three_statements_and_no_transaction(api, subscription, metric, django_assert_num_queries, count):
+    # Outside a test transaction, as in production: key lookup, subscriptions and metrics, then
+    # events and rollups in one autocommit statement, without BEGIN or COMMIT.
+    events = [event(f"tr_{i}") for i in range(count)]
     with django_assert_num_queries(3) as captured:
-        response = api.post("/api/v1/events", {"event": event("tr_1")})
+        response = api.post("/api/v1/events/batch", {"events": events})
     assert response.status_code == 200
-    assert not any(query["sql"].startswith("SAVEPOINT") for query in captured.captured_queries)
-    assert UsageRollup.objects.get().events_count == 1
+    assert not any(query["sql"].startswith(("BEGIN", "SAVEPOINT")) for query in captured.captured_queries)
+    assert UsageRollup.objects.get().events_count == count
 
 
 def test_batch_is_all_or_nothing_with_errors_keyed_by_index(api, subscription, metric):

@@ -40,19 +40,23 @@ _NUMERIC_AGGREGATIONS = {AggregationType.SUM, AggregationType.MAX, AggregationTy
 
 @dataclass(frozen=True)
 class SubscriptionRef:
-    """The little ingestion needs of a subscription, read without building model instances."""
+    """The little ingestion needs of a subscription, read without building model instances.
 
-    pk: UUID
+    Ids are kept as text, converted once: they are only ever written out (into the events' JSON
+    document and the API's response), and str(UUID) per event was a visible share of a batch.
+    """
+
+    pk: str
     external_id: str
-    customer_id: UUID
+    customer_id: str
     customer_deleted: bool
 
 
 @dataclass(frozen=True)
 class MetricRef:
-    """The little ingestion needs of a billable metric."""
+    """The little ingestion needs of a billable metric (its id as text, as above)."""
 
-    pk: UUID
+    pk: str
     code: str
     aggregation_type: str
     field_name: str
@@ -255,9 +259,9 @@ def _lookup(
         cursor.execute(sql, params)
         for kind, pk, key, customer_id, customer_deleted, aggregation_type, field_name in cursor.fetchall():
             if kind == "s":
-                subscriptions[key] = SubscriptionRef(_uuid(pk), key, _uuid(customer_id), bool(customer_deleted))
+                subscriptions[key] = SubscriptionRef(_text(pk), key, _text(customer_id), bool(customer_deleted))
             else:
-                metrics[key] = MetricRef(_uuid(pk), key, aggregation_type, field_name)
+                metrics[key] = MetricRef(_text(pk), key, aggregation_type, field_name)
     return subscriptions, metrics
 
 
@@ -271,38 +275,39 @@ def _in(column: str, values: Iterable[str]) -> tuple[str, list[Any]]:
     return f"{column} IN ({', '.join(['%s'] * len(values)) or 'NULL'})", values
 
 
-def _uuid(value: UUID | str) -> UUID:
-    """A UUID read by raw SQL: PostgreSQL returns a UUID, SQLite its hex string."""
-    return value if isinstance(value, UUID) else UUID(value)
+def _text(value: UUID | str) -> str:
+    """A UUID read by raw SQL, as canonical text: PostgreSQL returns a UUID, SQLite its bare hex."""
+    return str(value if isinstance(value, UUID) else UUID(value))
 
 
-def _rows_clause(model, columns: list[str], rows: list[list[Any]]) -> tuple[str, list[Any]]:
-    """The rows of a multi-row INSERT, and their parameters.
+def _rows_clause(model, rows: list[dict[str, Any]]) -> tuple[str, list[Any]]:
+    """The rows of a multi-row INSERT (dicts keyed by column, all with the same keys), and their
+    parameters.
 
     On PostgreSQL, the rows travel as one JSON document read by `jsonb_to_recordset`: one
     parameter whatever the batch size, so the statement text never changes and is prepared once,
     and encoding it is one call to the C JSON encoder instead of one typed array per column.
     Elsewhere (the SQLite demo) a VALUES list adapted the way the ORM would.
     """
-    fields = [model._meta.get_field(column) for column in columns]
+    columns = tuple(rows[0])
     if connection.vendor == "postgresql":
-        names = [field.column for field in fields]
-        document = json.dumps([dict(zip(names, row, strict=True)) for row in rows], default=str)
-        return _recordset(model, tuple(columns)), [document]
-    params = [
-        field.get_db_prep_save(value, connection) for row in rows for field, value in zip(fields, row, strict=True)
-    ]
+        return _recordset(model, columns), [json.dumps(rows, default=str)]
+    fields = _fields(model, columns)
+    params = [field.get_db_prep_save(row[field.column], connection) for row in rows for field in fields]
     placeholders = "(" + ", ".join(["%s"] * len(fields)) + ")"
     return "VALUES " + ", ".join([placeholders] * len(rows)), params
+
+
+def _fields(model, columns: tuple[str, ...]) -> list:
+    by_column = {field.column: field for field in model._meta.concrete_fields}
+    return [by_column[column] for column in columns]
 
 
 @cache
 def _recordset(model, columns: tuple[str, ...]) -> str:
     """`SELECT ... FROM jsonb_to_recordset(...)` typed as the model's columns (built once: db_type() is slow)."""
-    fields = [model._meta.get_field(column) for column in columns]
-    names = ", ".join(field.column for field in fields)
-    types = ", ".join(f"{field.column} {field.db_type(connection)}" for field in fields)
-    return f"SELECT {names} FROM jsonb_to_recordset(%s::jsonb) AS r({types})"
+    types = ", ".join(f"{field.column} {field.db_type(connection)}" for field in _fields(model, columns))
+    return f"SELECT {', '.join(columns)} FROM jsonb_to_recordset(%s::jsonb) AS r({types})"
 
 
 def _store(
@@ -357,26 +362,23 @@ def _store(
 def _events_insert(
     organization: Organization, events: list[_ParsedEvent], subscriptions: dict[str, SubscriptionRef], now: datetime
 ) -> tuple[str, list[Any]]:
-    columns = ["organization", "subscription", "transaction_id", "code", "timestamp", "properties", "created_at"]
-    db_columns = ", ".join(Event._meta.get_field(column).column for column in columns)
-    # Ids and times as text, converted once per call where they repeat (str(UUID) is slow Python).
+    # Times as text, the creation time once per call.
     organization_id = str(organization.pk)
-    subscription_ids = {external_id: str(subscription.pk) for external_id, subscription in subscriptions.items()}
     created_at = now.isoformat()
     rows = [
-        [
-            organization_id,
-            subscription_ids[event.external_subscription_id],
-            event.transaction_id,
-            event.code,
-            event.timestamp.isoformat(),
-            event.properties,
-            created_at,
-        ]
+        {
+            "organization_id": organization_id,
+            "subscription_id": subscriptions[event.external_subscription_id].pk,
+            "transaction_id": event.transaction_id,
+            "code": event.code,
+            "timestamp": event.timestamp.isoformat(),
+            "properties": event.properties,
+            "created_at": created_at,
+        }
         for event in events
     ]
-    source, params = _rows_clause(Event, columns, rows)
-    sql = f"INSERT INTO {Event._meta.db_table} ({db_columns}) {source} RETURNING id, transaction_id"
+    source, params = _rows_clause(Event, rows)
+    sql = f"INSERT INTO {Event._meta.db_table} ({', '.join(rows[0])}) {source} RETURNING id, transaction_id"
     return sql, params
 
 
@@ -395,12 +397,10 @@ def _rollups_upsert(
     metrics: dict[str, MetricRef],
 ) -> tuple[str, list[Any]]:
     """The upsert that adds the events to their rollups."""
-    subscription_ids = {external_id: str(subscription.pk) for external_id, subscription in subscriptions.items()}
-    metric_ids = {code: str(metric.pk) for code, metric in metrics.items()}
     deltas: dict[tuple, _RollupDelta] = defaultdict(_RollupDelta)
     for event in events:
         metric = metrics[event.code]
-        key = (subscription_ids[event.external_subscription_id], metric_ids[event.code], _bucket_start(event.timestamp))
+        key = (subscriptions[event.external_subscription_id].pk, metric.pk, _bucket_start(event.timestamp))
         delta = deltas[key]
         delta.events_count += 1
         if metric.aggregation_type not in _NUMERIC_AGGREGATIONS:
@@ -414,22 +414,21 @@ def _rollups_upsert(
         if delta.latest_timestamp is None or event.timestamp >= delta.latest_timestamp:
             delta.latest_value, delta.latest_timestamp = value, event.timestamp
 
-    columns = [
-        "subscription",
-        "billable_metric",
-        "bucket_start",
-        "events_count",
-        "units_sum",
-        "units_max",
-        "latest_value",
-        "latest_timestamp",
-    ]
     # Sorted keys: two batches touching the same buckets lock them in the same order (no deadlock).
     rows = [
-        [*key, delta.events_count, delta.units_sum, delta.units_max, delta.latest_value, delta.latest_timestamp]
-        for key, delta in sorted(deltas.items())
+        {
+            "subscription_id": subscription_id,
+            "billable_metric_id": metric_id,
+            "bucket_start": bucket_start,
+            "events_count": delta.events_count,
+            "units_sum": delta.units_sum,
+            "units_max": delta.units_max,
+            "latest_value": delta.latest_value,
+            "latest_timestamp": delta.latest_timestamp,
+        }
+        for (subscription_id, metric_id, bucket_start), delta in sorted(deltas.items())
     ]
-    source, params = _rows_clause(UsageRollup, columns, rows)
+    source, params = _rows_clause(UsageRollup, rows)
     table = UsageRollup._meta.db_table
     newer = (
         f"excluded.latest_timestamp IS NOT NULL AND ({table}.latest_timestamp IS NULL"

@@ -73,13 +73,15 @@ class AcceptedEvent:
     created_at: datetime
 
 
-@dataclass(frozen=True)
+@dataclass
 class _ParsedEvent:
     transaction_id: str
     external_subscription_id: str
     code: str
     timestamp: datetime
     properties: dict
+    # The number a sum, max or latest metric reads, parsed once when the event meets its metric.
+    value: Decimal | None = None
 
 
 def _json_number(value: Any) -> Decimal | None:
@@ -114,15 +116,12 @@ def _parse(raw: Any, now: datetime) -> tuple[_ParsedEvent | None, dict[str, list
         value = raw.get(field)
         if value is None or value == "":
             errors[field] = ["value_is_mandatory"]
-        elif (
-            not isinstance(value, str | int)
-            or isinstance(value, bool)
-            or len(str(value)) > 255
-            or not is_storable(str(value))
-        ):
+            continue
+        text = str(value) if isinstance(value, str | int) and not isinstance(value, bool) else None
+        if text is None or len(text) > 255 or not is_storable(text):
             errors[field] = ["value_is_invalid"]
         else:
-            values[field] = str(value)
+            values[field] = text
     timestamp = parse_timestamp(raw.get("timestamp"), now)
     if timestamp is None:
         errors["timestamp"] = ["invalid_format"]
@@ -225,7 +224,7 @@ def _resolve_errors(
         errors["code"] = ["billable_metric_not_found"]
     elif metric.aggregation_type in _NUMERIC_AGGREGATIONS:
         try:
-            numeric_value(event.properties.get(metric.field_name))
+            event.value = numeric_value(event.properties.get(metric.field_name))
         except ValueError:
             errors[f"properties.{metric.field_name}"] = ["value_is_not_a_number"]
     return errors
@@ -403,9 +402,7 @@ def _rollups_upsert(
         key = (subscriptions[event.external_subscription_id].pk, metric.pk, _bucket_start(event.timestamp))
         delta = deltas[key]
         delta.events_count += 1
-        if metric.aggregation_type not in _NUMERIC_AGGREGATIONS:
-            continue
-        value = numeric_value(event.properties.get(metric.field_name))
+        value = event.value
         if value is None:
             continue
         delta.units_sum += value

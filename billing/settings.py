@@ -100,12 +100,17 @@ DATABASES = {
         conn_health_checks=True,
     )
 }
-# On PostgreSQL, parameters are bound by the server and a statement run 5 times on a connection is
-# prepared: parsing and planning were most of the database's work for an event, and the ingestion
-# statements never change text (benchmarks/usage_bench.py). Raw SQL must name its columns rather
-# than select `*`, which a prepared statement would not survive a migration.
 if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
-    DATABASES["default"].setdefault("OPTIONS", {}).update(server_side_binding=True, prepare_threshold=5)
+    # Django's backend, whose per-request health check skips connections in continuous use.
+    DATABASES["default"]["ENGINE"] = "billing.postgresql"
+    # Parameters are bound by the server and a statement run 5 times on a connection is prepared:
+    # parsing and planning were most of the database's work for an event, and the ingestion
+    # statements never change text (benchmarks/usage_bench.py). Raw SQL names its columns rather
+    # than select `*`, which a prepared statement would not survive a migration.
+    # DB_PREPARED_STATEMENTS=false turns preparing off, e.g. behind a pooler in transaction mode.
+    DATABASES["default"].setdefault("OPTIONS", {}).update(
+        server_side_binding=True, prepare_threshold=5 if env_bool("DB_PREPARED_STATEMENTS", True) else None
+    )
 # Lets parallel test runs on one server use separate test databases.
 if os.environ.get("TEST_DATABASE_NAME"):
     DATABASES["default"]["TEST"] = {"NAME": os.environ["TEST_DATABASE_NAME"]}

@@ -189,6 +189,12 @@ def delete_upserted(conn: psycopg.Connection, organization_id: uuid.UUID) -> Non
     )
     sync_live_counter(conn, organization_id)
     conn.commit()
+    # The run's dead rows and the trigram indexes' pending entries would slow the next run's
+    # searches until autovacuum passed: every run starts from a vacuumed table.
+    autocommit = conn.autocommit
+    conn.autocommit = True
+    conn.execute("VACUUM ANALYZE customers_customer")
+    conn.autocommit = autocommit
 
 
 def live_customer_count(conn: psycopg.Connection, organization_id: uuid.UUID) -> int:

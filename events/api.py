@@ -9,6 +9,7 @@ from rest_framework.response import Response
 
 from billing.api.errors import MissingRootKey
 from billing.api.fields import DATETIME_FORMAT, iso_ms
+from billing.api.renderers import FastJSONRenderer
 from billing.api.schema import errors
 from billing.api.views import LagoApiView
 from billing.errors import NotFound
@@ -75,6 +76,8 @@ class EventOutput(serializers.Serializer):
 
 
 class EventsApi(LagoApiView):
+    renderer_classes = [FastJSONRenderer]
+
     @extend_schema(
         operation_id="create_event",
         request=inline_serializer("EventBody", {"event": EventInput()}),
@@ -86,6 +89,8 @@ class EventsApi(LagoApiView):
 
 
 class EventsBatchApi(LagoApiView):
+    renderer_classes = [FastJSONRenderer]
+
     @extend_schema(
         operation_id="create_events_batch",
         request=inline_serializer("EventBatchBody", {"events": EventInput(many=True)}),

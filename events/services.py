@@ -7,7 +7,6 @@ refuses a repeat, which aborts the whole statement: a call is stored whole or no
 trips are most of the cost of a single event, hence one statement per step.
 """
 
-import json
 from collections import defaultdict
 from collections.abc import Iterable
 from contextlib import nullcontext
@@ -21,6 +20,7 @@ from uuid import UUID
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
+from billing import jsontext
 from billing.errors import ValidationFailed
 from billing.text import is_storable, is_storable_json
 from customers.models import Customer
@@ -290,7 +290,7 @@ def _rows_clause(model, rows: list[dict[str, Any]]) -> tuple[str, list[Any]]:
     """
     columns = tuple(rows[0])
     if connection.vendor == "postgresql":
-        return _recordset(model, columns), [json.dumps(rows, default=str)]
+        return _recordset(model, columns), [jsontext.dumps(rows, default=str).decode()]
     fields = _fields(model, columns)
     params = [field.get_db_prep_save(row[field.column], connection) for row in rows for field in fields]
     placeholders = "(" + ", ".join(["%s"] * len(fields)) + ")"

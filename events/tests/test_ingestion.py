@@ -269,3 +269,12 @@ def test_concurrent_duplicates_count_once(organization):
 def test_text_the_database_cannot_store_is_a_422_not_a_500(api, subscription, metric, fields, field):
     response = api.post("/api/v1/events", {"event": event(**fields)})
     assert response.status_code == 422 and field in response.json()["error_details"]
+
+
+def test_properties_beyond_64_bit_integers_are_stored_and_answered_exactly(api, subscription, metric):
+    # orjson, which writes the hot paths' JSON, cannot hold them: the standard library takes over.
+    huge = 2**70 + 1
+    response = api.post("/api/v1/events/batch", {"events": [event("tr_1", properties={"units": 2, "id": huge})]})
+    assert response.status_code == 200
+    assert response.json()["events"][0]["properties"]["id"] == huge
+    assert Event.objects.get().properties["id"] == huge

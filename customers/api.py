@@ -16,6 +16,7 @@ from rest_framework.response import Response
 
 from billing.api.fields import reject_unsupported
 from billing.api.pagination import paginate
+from billing.api.renderers import FastJSONRenderer
 from billing.api.schema import PAGINATION_PARAMETERS, PaginationMeta, errors
 from billing.api.views import LagoApiView
 from billing.errors import ValidationFailed
@@ -325,6 +326,8 @@ def _customer_response(customer: Customer) -> Response:
 
 
 class CustomersApi(LagoApiView):
+    renderer_classes = [FastJSONRenderer]  # customer_payload writes only plain values
+
     @extend_schema(
         operation_id="list_customers",
         parameters=[*PAGINATION_PARAMETERS, OpenApiParameter("search_term", str)],
@@ -349,6 +352,8 @@ class CustomersApi(LagoApiView):
 
 
 class CustomerApi(LagoApiView):
+    renderer_classes = [FastJSONRenderer]
+
     resource = "customer"
 
     @extend_schema(operation_id="get_customer", responses={200: CustomerEnvelope, **errors(401, 404)})

@@ -1,4 +1,4 @@
-"""A JSON renderer for the event endpoints, whose responses hold only plain values."""
+"""A JSON renderer for the endpoints whose responses hold only plain values (events, customers)."""
 
 from rest_framework.renderers import JSONRenderer
 

@@ -28,7 +28,18 @@ from typing import Any
 
 import psycopg
 import redis
-from common import PROJECT_ROOT, PYTHON, database_url, progress, rollup_select, verdict
+from common import (
+    PROJECT_ROOT,
+    PYTHON,
+    cpu_model,
+    database_url,
+    ensure_database,
+    memory_gib,
+    progress,
+    rollup_select,
+    verdict,
+)
+from common import server_env as common_server_env
 from psycopg.types.json import Jsonb
 
 CELERY = PROJECT_ROOT / ".venv" / "bin" / "celery"
@@ -72,31 +83,11 @@ CHARGES = (
 
 
 def server_env(db_name: str, broker: str) -> dict[str, str]:
-    """The app's environment: production-like, on the bench database, a real broker (not eager)."""
-    env = dict(os.environ)
-    for name in ("CONN_MAX_AGE", "TEST_DATABASE_NAME", "REDIS_URL"):
-        env.pop(name, None)
-    env.update(
-        DATABASE_URL=database_url(db_name),
-        SECRET_KEY="bench-secret-key-not-for-production",
-        DEBUG="false",
-        ALLOWED_HOSTS="127.0.0.1,testserver",
-        CELERY_BROKER_URL=broker,
-        CELERY_TASK_ALWAYS_EAGER="false",
-        LOG_LEVEL="WARNING",
-        PYTHONUNBUFFERED="1",
-    )
+    """The app's environment (common.server_env) with a real broker, not eager tasks."""
+    env = common_server_env(db_name)
+    env.pop("REDIS_URL", None)
+    env.update(CELERY_BROKER_URL=broker, CELERY_TASK_ALWAYS_EAGER="false", PYTHONUNBUFFERED="1")
     return env
-
-
-def ensure_database(db_name: str, reload: bool) -> None:
-    with psycopg.connect(database_url("postgres"), autocommit=True) as conn:
-        if reload:
-            conn.execute(f'DROP DATABASE IF EXISTS "{db_name}" WITH (FORCE)')
-        exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (db_name,)).fetchone()
-        if not exists:
-            conn.execute(f'CREATE DATABASE "{db_name}"')
-            progress(f"created database {db_name}")
 
 
 def manage(db_name: str, broker: str, *args: str) -> str:
@@ -567,18 +558,7 @@ def minimal_run(db_name: str, rows: list, processes: int) -> float:
 
 
 def machine_info(db_name: str, broker_url: str) -> list[str]:
-    cpu = "unknown CPU"
-    cpuinfo = Path("/proc/cpuinfo")
-    if cpuinfo.exists():
-        for line in cpuinfo.read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    memory = "?"
-    meminfo = Path("/proc/meminfo")
-    if meminfo.exists():
-        total_kb = int(meminfo.read_text().split()[1])
-        memory = f"{total_kb / 1024 / 1024:.1f} GiB"
+    cpu, memory = cpu_model(), memory_gib()
     with psycopg.connect(database_url(db_name)) as conn:
 
         def setting(name: str) -> str:
@@ -611,7 +591,10 @@ def main() -> None:
     args = parser.parse_args()
     sizes = sorted(int(size) for size in args.sizes.split(","))
 
-    ensure_database(args.db, args.reload)
+    if args.reload:
+        with psycopg.connect(database_url("postgres"), autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{args.db}" WITH (FORCE)')
+    ensure_database(args.db)
     manage(args.db, args.broker, "migrate", "--noinput")
     organization_id = create_tenant(args.db, args.broker)
     setup_django(args.db, args.broker)

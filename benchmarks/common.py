@@ -2,6 +2,7 @@
 ingestion would write, and how results are printed. Scripts import it as `common` (they run from
 this folder's parent with `python benchmarks/<name>.py`)."""
 
+import os
 import signal
 import socket
 import subprocess
@@ -11,6 +12,7 @@ import time
 from pathlib import Path
 
 import httpx
+import psycopg
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 PYTHON = PROJECT_ROOT / ".venv" / "bin" / "python"
@@ -20,6 +22,50 @@ PG_SERVER = "postgres://postgres@127.0.0.1:5432"
 
 def database_url(db_name: str) -> str:
     return f"{PG_SERVER}/{db_name}"
+
+
+def server_env(db_name: str) -> dict[str, str]:
+    """The app's environment: production-like, on the bench database, CONN_MAX_AGE left to its default."""
+    env = dict(os.environ)
+    for name in ("CONN_MAX_AGE", "TEST_DATABASE_NAME"):
+        env.pop(name, None)
+    env.update(
+        DATABASE_URL=database_url(db_name),
+        SECRET_KEY="bench-secret-key-not-for-production",
+        DEBUG="false",
+        ALLOWED_HOSTS="127.0.0.1,testserver",
+        # Plain HTTP on loopback: secure-only cookies would never come back to the server.
+        SESSION_COOKIE_SECURE="false",
+        CSRF_COOKIE_SECURE="false",
+        LOG_LEVEL="WARNING",
+    )
+    return env
+
+
+def ensure_database(db_name: str) -> bool:
+    """Create the database if it is missing; return whether it was."""
+    with psycopg.connect(database_url("postgres"), autocommit=True) as conn:
+        exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (db_name,)).fetchone()
+        if not exists:
+            conn.execute(f'CREATE DATABASE "{db_name}"')
+            progress(f"created database {db_name}")
+    return not exists
+
+
+def cpu_model() -> str:
+    cpuinfo = Path("/proc/cpuinfo")
+    if cpuinfo.exists():
+        for line in cpuinfo.read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    return "unknown CPU"
+
+
+def memory_gib() -> str:
+    meminfo = Path("/proc/meminfo")
+    if not meminfo.exists():
+        return "?"
+    return f"{int(meminfo.read_text().split()[1]) / 1024 / 1024:.0f} GiB"
 
 
 def progress(message: str) -> None:

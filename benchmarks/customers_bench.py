@@ -23,12 +23,23 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from importlib import metadata
 from math import ceil
-from pathlib import Path
 from typing import Any
 
 import httpx
 import psycopg
-from common import PROJECT_ROOT, PYTHON, Gunicorn, RawHttpClient, database_url, free_port, progress, verdict
+from common import (
+    PROJECT_ROOT,
+    PYTHON,
+    Gunicorn,
+    RawHttpClient,
+    cpu_model,
+    database_url,
+    ensure_database,
+    free_port,
+    progress,
+    server_env,
+    verdict,
+)
 
 ORGANIZATION_NAME = "Bench Org"
 STAFF_EMAIL = "bench-staff@example.com"
@@ -86,30 +97,6 @@ COPY_COLUMNS = (
 
 
 # Setup -----------------------------------------------------------------------------------------
-
-
-def server_env(db_name: str) -> dict[str, str]:
-    """The app's environment: production-like, on the bench database."""
-    env = dict(os.environ)
-    env.update(
-        DATABASE_URL=database_url(db_name),
-        SECRET_KEY="bench-secret-key-not-for-production",
-        DEBUG="false",
-        ALLOWED_HOSTS="127.0.0.1",
-        # Plain HTTP on loopback: secure-only cookies would never come back to the server.
-        SESSION_COOKIE_SECURE="false",
-        CSRF_COOKIE_SECURE="false",
-        LOG_LEVEL="WARNING",
-    )
-    return env
-
-
-def ensure_database(db_name: str) -> None:
-    with psycopg.connect(database_url("postgres"), autocommit=True) as conn:
-        exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (db_name,)).fetchone()
-        if not exists:
-            conn.execute(f'CREATE DATABASE "{db_name}"')
-            print(f"created database {db_name}")
 
 
 def manage(db_name: str, *args: str) -> str:
@@ -437,13 +424,7 @@ def run_upserts(
 
 
 def machine_info(conn: psycopg.Connection) -> list[str]:
-    cpu = "unknown CPU"
-    cpuinfo = Path("/proc/cpuinfo")
-    if cpuinfo.exists():
-        for line in cpuinfo.read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
+    cpu = cpu_model()
 
     def setting(name: str) -> str:
         row = conn.execute(f"SHOW {name}").fetchone()

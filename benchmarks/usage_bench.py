@@ -27,7 +27,6 @@ from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from importlib import metadata
 from math import ceil
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -37,10 +36,14 @@ from common import (
     PYTHON,
     Gunicorn,
     RawHttpClient,
+    cpu_model,
     database_url,
+    ensure_database,
     free_port,
+    memory_gib,
     progress,
     rollup_select,
+    server_env,
     verdict,
 )
 from psycopg.types.json import Jsonb
@@ -123,31 +126,6 @@ ENDPOINTS = ("/v1/search", "/v1/items", "/v1/orders", "/v1/users", "/v1/reports"
 
 
 # Setup -----------------------------------------------------------------------------------------
-
-
-def server_env(db_name: str) -> dict[str, str]:
-    """The app's environment: production-like, on the bench database, CONN_MAX_AGE left to its default."""
-    env = dict(os.environ)
-    env.pop("CONN_MAX_AGE", None)
-    env.update(
-        DATABASE_URL=database_url(db_name),
-        SECRET_KEY="bench-secret-key-not-for-production",
-        DEBUG="false",
-        ALLOWED_HOSTS="127.0.0.1,testserver",
-        SESSION_COOKIE_SECURE="false",
-        CSRF_COOKIE_SECURE="false",
-        LOG_LEVEL="WARNING",
-    )
-    return env
-
-
-def ensure_database(db_name: str) -> bool:
-    with psycopg.connect(database_url("postgres"), autocommit=True) as conn:
-        exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (db_name,)).fetchone()
-        if not exists:
-            conn.execute(f'CREATE DATABASE "{db_name}"')
-            progress(f"created database {db_name}")
-    return not exists
 
 
 def drop_database(db_name: str) -> None:
@@ -987,18 +965,7 @@ def run_ingestion(
 
 
 def machine_info(conn: psycopg.Connection) -> list[str]:
-    cpu = "unknown CPU"
-    cpuinfo = Path("/proc/cpuinfo")
-    if cpuinfo.exists():
-        for line in cpuinfo.read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    memory = "?"
-    meminfo = Path("/proc/meminfo")
-    if meminfo.exists():
-        kb = int(meminfo.read_text().split()[1])
-        memory = f"{kb / 1024 / 1024:.0f} GiB"
+    cpu, memory = cpu_model(), memory_gib()
 
     def setting(name: str) -> str:
         row = conn.execute(f"SHOW {name}").fetchone()

@@ -177,7 +177,7 @@ SPECTACULAR_SETTINGS = {
 
 # How long a server process trusts an API key it has just checked (organizations/services.py):
 # a revoked key, or an edit of its organization, reaches the other processes within this delay.
-API_KEY_CACHE_SECONDS = float(os.environ.get("API_KEY_CACHE_SECONDS", "5"))
+API_KEY_CACHE_SECONDS = int(os.environ.get("API_KEY_CACHE_SECONDS", "5"))
 
 # Celery: Redis as the broker in production. Without a broker the tasks run in-process, which is
 # what the SQLite demo uses.

@@ -184,24 +184,23 @@ def ingest_events(*, organization: Organization, raw_events: list[Any], batch: b
     if errors:
         raise ValidationFailed(_keyed(errors, batch))
 
-    accepted = _store(organization, valid, subscriptions, metrics, now)
-    if accepted is None:
-        stored = _stored_transaction_ids(organization, {event.transaction_id for event in valid})
+    try:
+        return _store(organization, valid, subscriptions, metrics, now)
+    except _AlreadyStored as refused:
         duplicates = {
             index: {"transaction_id": ["value_already_exist"]}
             for index, event in enumerate(valid)
-            if event.transaction_id in stored
+            if event.transaction_id in refused.transaction_ids
         }
-        raise ValidationFailed(_keyed(duplicates, batch))
-    return accepted
+        raise ValidationFailed(_keyed(duplicates, batch)) from None
 
 
-def _stored_transaction_ids(organization: Organization, transaction_ids: set[str]) -> set[str]:
-    return set(
-        Event.objects.filter(organization=organization, transaction_id__in=transaction_ids).values_list(
-            "transaction_id", flat=True
-        )
-    )
+class _AlreadyStored(Exception):
+    """The unique constraint refused the call: these of its transaction_ids are already stored."""
+
+    def __init__(self, transaction_ids: set[str]):
+        super().__init__(transaction_ids)
+        self.transaction_ids = transaction_ids
 
 
 def _keyed(errors: dict[int, dict[str, list[str]]], batch: bool) -> dict:
@@ -315,9 +314,9 @@ def _store(
     subscriptions: dict[str, SubscriptionRef],
     metrics: dict[str, MetricRef],
     now: datetime,
-) -> list[AcceptedEvent] | None:
-    """Insert the events and add them to their rollups, all or nothing; None when a transaction_id
-    is already stored (the unique constraint refused it).
+) -> list[AcceptedEvent]:
+    """Insert the events and add them to their rollups, all or nothing; `_AlreadyStored` when the
+    unique constraint refused a transaction_id already stored.
 
     On PostgreSQL both writes are one statement, the rollup upsert reading the events' INSERT
     through a data-modifying CTE. It is atomic by itself: outside a caller's transaction it runs
@@ -341,8 +340,13 @@ def _store(
                 ids = {transaction_id: pk for pk, transaction_id in cursor.fetchall()}
                 cursor.execute(*_rollups_upsert(events, subscriptions, metrics))
     except IntegrityError:
-        if _stored_transaction_ids(organization, {event.transaction_id for event in events}):
-            return None
+        stored = set(
+            Event.objects.filter(
+                organization=organization, transaction_id__in={event.transaction_id for event in events}
+            ).values_list("transaction_id", flat=True)
+        )
+        if stored:
+            raise _AlreadyStored(stored) from None
         raise
     return [
         AcceptedEvent(

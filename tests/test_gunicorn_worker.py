@@ -16,6 +16,7 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 GUNICORN = Path(sys.executable).with_name("gunicorn")
 WORKERS = 4
 
+
 class Server:
     """`gunicorn billing.wsgi -w 4` started from the project root, as the README says."""
 

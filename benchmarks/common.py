@@ -83,7 +83,8 @@ def free_port() -> int:
 
 
 class Gunicorn:
-    """The app served by gunicorn's sync workers, as in production, with its log in a temp file."""
+    """The app served as in production: started in the project root, so gunicorn.conf.py applies.
+    Its log goes to a temp file."""
 
     def __init__(self, *, label: str, env: dict[str, str], port: int, workers: int) -> None:
         self.url = f"http://127.0.0.1:{port}"

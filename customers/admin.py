@@ -1,13 +1,59 @@
+from typing import Any
+
 from django import forms
 from django.contrib import admin
+from django.forms.models import BaseInlineFormSet
 
 from billing.errors import ValidationFailed
+from customers.forms import error_message
 from customers.models import Customer, CustomerMetadata
 from customers.services import check_customer_update, create_customer, delete_customer, update_customer
 
 
+class CustomerMetadataFormSet(BaseInlineFormSet):
+    """The inline rows, checked and written by the customer services as the API's `metadata` list:
+    the same rules (row count, duplicate keys) and the customer's row lock while they are replaced."""
+
+    def kept_forms(self) -> list[forms.ModelForm]:
+        """The rows the customer keeps: not marked for deletion, and not an untouched blank row."""
+        return [
+            form
+            for form in self.forms
+            if form not in self.deleted_forms and (form.has_changed() or not form.instance._state.adding)
+        ]
+
+    def metadata_rows(self) -> list[dict[str, Any]]:
+        return [
+            {
+                "id": None if form.instance._state.adding else form.instance.pk,
+                "key": form.cleaned_data["key"],
+                "value": form.cleaned_data["value"],
+                "display_in_invoice": form.cleaned_data["display_in_invoice"],
+            }
+            for form in self.kept_forms()
+        ]
+
+    def clean(self) -> None:
+        super().clean()
+        if any(self.errors):
+            return
+        try:
+            check_customer_update(customer=self.instance, data={"metadata": self.metadata_rows()})
+        except ValidationFailed as exc:
+            raise forms.ValidationError([error_message(code) for code in exc.details.get("metadata", [])]) from exc
+
+    def record_changes(self) -> None:
+        """What ModelAdmin's history message reads after a formset save, which the service replaces."""
+        kept = self.kept_forms()
+        stored = [form for form in kept if not form.instance._state.adding]
+        self.new_objects = [form.instance for form in kept if form not in stored]
+        self.changed_objects = [(form.instance, form.changed_data) for form in stored if form.has_changed()]
+        self.deleted_objects = [form.instance for form in self.deleted_forms if not form.instance._state.adding]
+
+
 class CustomerMetadataInline(admin.TabularInline):
     model = CustomerMetadata
+    formset = CustomerMetadataFormSet
     extra = 0
     fields = ["key", "value", "display_in_invoice", "created_at"]
     readonly_fields = ["created_at"]
@@ -26,7 +72,7 @@ class CustomerAdminForm(forms.ModelForm):
                 check_customer_update(customer=self.instance, data=data)
         except ValidationFailed as exc:
             for field, codes in exc.details.items():
-                self.add_error(field if field in self.fields else None, ", ".join(codes))
+                self.add_error(field if field in self.fields else None, [error_message(code) for code in codes])
         return cleaned
 
 
@@ -74,6 +120,16 @@ class CustomerAdmin(admin.ModelAdmin):
             saved = create_customer(organization=form.cleaned_data["organization"], data=data)
         obj.pk = saved.pk
         obj._state.adding = False
+
+    def save_related(self, request, form, formsets, change):
+        form.save_m2m()
+        for formset in formsets:
+            if not isinstance(formset, CustomerMetadataFormSet):
+                self.save_formset(request, form, formset, change=change)
+                continue
+            formset.record_changes()
+            if formset.has_changed():
+                update_customer(customer=form.instance, data={"metadata": formset.metadata_rows()})
 
     def has_delete_permission(self, request, obj=None):
         # Customers are soft-deleted through the service, never removed from the table.

@@ -23,6 +23,12 @@ ERROR_MESSAGES = {
     "value_is_not_editable": "The external ID cannot change once a plan, coupon, add-on or wallet is assigned.",
 }
 
+
+def error_message(code: str) -> str:
+    """The sentence for a service error code; an unknown code still reads as words."""
+    return ERROR_MESSAGES.get(code, code.replace("_", " ").capitalize() + ".")
+
+
 FIELD_ORDER = [
     "name",
     "external_id",
@@ -153,7 +159,7 @@ def add_domain_errors(form: CustomerForm, details: dict[str, list[str]]) -> list
             if code == "value_is_not_editable" and form.lock_reason:
                 messages.append(form.lock_reason)
             else:
-                messages.append(ERROR_MESSAGES.get(code, code.replace("_", " ").capitalize() + "."))
+                messages.append(error_message(code))
         if field == "metadata":
             metadata_messages.extend(messages)
         elif field in form.fields:

@@ -56,10 +56,15 @@ class Server:
         return response
 
     def stop(self) -> int:
+        """Stop as a supervisor does (SIGTERM: the master stops its workers); kill only if it hangs."""
         if self.process.poll() is None:
             self.process.send_signal(signal.SIGTERM)
         try:
             return self.process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+            raise
         finally:
             self.log.close()
 
@@ -68,9 +73,7 @@ class Server:
 def server(tmp_path):
     server = Server(tmp_path / "gunicorn.log")
     yield server
-    if server.process.poll() is None:
-        server.process.kill()
-        server.process.wait()
+    server.stop()
 
 
 def wakeups(pid: int) -> int:

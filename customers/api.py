@@ -22,7 +22,7 @@ from billing.api.views import LagoApiView
 from billing.errors import ValidationFailed
 from billing.text import is_storable
 from customers.models import Customer
-from customers.selectors import customers_to_page, get_customer_by_external_id, with_metadata
+from customers.selectors import customers_to_page, get_customer_by_external_id, set_loaded_metadata, with_metadata
 from customers.services import delete_customer, update_customer, upsert_customer
 
 DATETIME_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
@@ -377,6 +377,8 @@ class CustomerApi(LagoApiView):
     @extend_schema(operation_id="delete_customer", responses={200: CustomerEnvelope, **errors(401, 404)})
     def delete(self, request, external_id: str):
         customer = get_customer_by_external_id(organization=self.organization, external_id=external_id)
-        delete_customer(customer=customer)
-        # Lago answers with the customer as it was, in the same shape as GET.
-        return _customer_response(customer)
+        deleted = delete_customer(customer=customer)
+        # Lago answers with the deleted customer, in the same shape as GET. The deletion leaves the
+        # metadata alone, so the rows read with the customer are still its rows.
+        set_loaded_metadata(deleted, list(customer.metadata.all()))
+        return _customer_response(deleted)

@@ -1,7 +1,7 @@
 """Lago's v1 customer endpoints: shapes, errors, tenancy, encoded ids, query counts."""
 
 import json
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from urllib.parse import quote
 
 import pytest
@@ -248,6 +248,18 @@ def test_put_to_a_taken_external_id_is_refused(api, organization):
     response = api.put(url("mine"), body(external_id="taken"))
     assert response.status_code == 422
     assert response.json()["error_details"] == {"external_id": ["value_already_exist"]}
+
+
+def test_delete_answers_with_the_deleted_customer_and_its_metadata(api, monkeypatch):
+    created = api.post(
+        "/api/v1/customers", body(external_id="c1", name="Acme", metadata=[{"key": "crm", "value": "42"}])
+    ).json()["customer"]
+    deleted_at = datetime(2030, 1, 2, 3, 4, 5, tzinfo=UTC)
+    monkeypatch.setattr(timezone, "now", lambda: deleted_at)
+    deleted = api.delete(url("c1")).json()["customer"]
+    assert deleted["updated_at"].startswith("2030-01-02T03:04:05") and created["updated_at"] != deleted["updated_at"]
+    assert [(item["key"], item["value"]) for item in deleted["metadata"]] == [("crm", "42")]
+    assert Customer.objects.get(pk=created["lago_id"]).deleted_at == deleted_at
 
 
 def test_delete_returns_the_customer_then_it_is_gone(api):

@@ -69,6 +69,35 @@ def test_admin_metadata_edits_keep_ids_delete_and_add_rows(support_client, organ
     assert "segment" in history and "old" in history
 
 
+def test_admin_swaps_the_keys_of_two_metadata_rows(support_client, organization):
+    customer = CustomerFactory(organization=organization)
+    first = CustomerMetadataFactory(customer=customer, key="a", value="1")
+    second = CustomerMetadataFactory(customer=customer, key="b", value="2")
+    url = reverse("admin:customers_customer_change", args=[customer.pk])
+    data, prefix = admin_page_data(support_client, url)
+    rows = {data[f"{prefix}-{i}-key"]: i for i in range(2)}
+    data[f"{prefix}-{rows['a']}-key"], data[f"{prefix}-{rows['b']}-key"] = "b", "a"
+
+    response = support_client.post(url, data)
+
+    assert response.status_code == 302, response.content.decode()[:2000]
+    stored = {item.id: (item.key, item.value) for item in customer.metadata.all()}
+    assert stored == {first.id: ("b", "1"), second.id: ("a", "2")}
+
+
+def test_admin_refuses_two_metadata_rows_with_one_key(support_client, organization):
+    customer = CustomerFactory(organization=organization)
+    CustomerMetadataFactory(customer=customer, key="crm", value="1")
+    url = reverse("admin:customers_customer_change", args=[customer.pk])
+    data, prefix = admin_page_data(support_client, url)
+    add_row(data, prefix, "crm", "2")
+
+    response = support_client.post(url, data)
+
+    assert response.status_code == 200
+    assert [(item.key, item.value) for item in customer.metadata.all()] == [("crm", "1")]
+
+
 def test_admin_refuses_more_metadata_rows_than_the_api_allows(support_client, organization):
     customer = CustomerFactory(organization=organization)
     for index in range(METADATA_MAX_ROWS):

@@ -195,7 +195,7 @@ CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TIMEZONE = "UTC"
 CELERY_BEAT_SCHEDULE = {
-    "activate-due-subscriptions": {"task": "plans.tasks.activate_due_subscriptions_task", "schedule": 60.0},
+    "activate-due-subscriptions": {"task": "invoicing.tasks.activate_due_subscriptions_task", "schedule": 60.0},
     "billing-clock": {"task": "invoicing.tasks.run_billing_clock_task", "schedule": 3600.0},
 }
 

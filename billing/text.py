@@ -27,3 +27,22 @@ def is_storable_json(value: Any) -> bool:
     if isinstance(value, list):
         return all(is_storable_json(item) for item in value)
     return True
+
+
+def clean_text(value: Any, *, required: bool, max_length: int = 255) -> tuple[str | None, str | None]:
+    """(cleaned value, Lago error code or None) for a text input a service receives."""
+    if value is None or value == "":
+        return None, ("value_is_mandatory" if required else None)
+    if not isinstance(value, str) or not is_storable(value):
+        return None, "value_is_invalid"
+    if required and not value.strip():
+        return None, "value_is_mandatory"
+    if len(value) > max_length:
+        return None, "value_is_too_long"
+    return value, None
+
+
+def add_error(errors: dict[str, list[str]], field: str, code: str | None) -> None:
+    """Record a Lago error code under `field`; nothing when `code` is None."""
+    if code:
+        errors.setdefault(field, []).append(code)

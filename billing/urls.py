@@ -10,13 +10,12 @@ from events.api import EventApi, EventsApi, EventsBatchApi
 from invoicing.api import CurrentUsageApi
 from invoicing.credit_notes_api import CreditNoteApi, CreditNoteEstimateApi, CreditNotesApi, CreditNoteVoidApi
 from invoicing.invoices_api import InvoiceApi, InvoiceFinalizeApi, InvoiceRefreshApi, InvoicesApi, InvoiceVoidApi
+from invoicing.subscriptions_api import SubscriptionApi, SubscriptionsApi
 from plans.api import (
     BillableMetricApi,
     BillableMetricsApi,
     PlanApi,
     PlansApi,
-    SubscriptionApi,
-    SubscriptionsApi,
 )
 
 # No trailing slashes, as Lago's clients call them. External ids may hold "/" once decoded, so the

@@ -27,13 +27,13 @@ from customers.selectors import customers_to_page, get_customer
 from customers.services import create_customer, external_id_lock_reason, update_customer
 from invoicing.charts import daily_bar_chart
 from invoicing.credit_note_views import customer_credit_notes_tab
+from invoicing.numbering import draft_number
 from invoicing.selectors import customer_invoices
-from invoicing.services import draft_number
+from invoicing.subscriptions import create_subscription, terminate_subscription
 from invoicing.usage import current_usage, daily_events, with_usage_relations
 from plans.billing_periods import local_midnight
 from plans.models import Subscription, SubscriptionStatus
 from plans.selectors import customer_subscriptions, list_plans
-from plans.services import create_subscription, terminate_subscription
 
 CUSTOMERS_PER_PAGE = 20
 

@@ -14,8 +14,7 @@ came from, and counting it never lets an invoice be credited twice.
 
 import uuid
 from dataclasses import dataclass
-from datetime import datetime, timedelta
-from decimal import ROUND_HALF_UP, Decimal
+from datetime import datetime
 from zoneinfo import ZoneInfo
 
 from django.db import transaction
@@ -32,7 +31,6 @@ from invoicing.models import (
     CreditNoteStatus,
     CreditStatus,
     Fee,
-    FeeType,
     Invoice,
     InvoiceStatus,
     InvoiceType,
@@ -40,7 +38,6 @@ from invoicing.models import (
     RefundStatus,
 )
 from organizations.models import Organization
-from plans.models import Subscription
 
 # A note voided before any of it was used gives everything back; every other note counts.
 RELEASED = Q(status=CreditNoteStatus.VOIDED, voided_amount_cents=F("total_amount_cents"))
@@ -256,7 +253,7 @@ def create_credit_note(
         raise ValidationFailed({"credit_amount_cents": ["higher_than_remaining_invoice_amount"]})
     if total > remaining.creditable:
         raise ValidationFailed({"base": ["higher_than_remaining_invoice_amount"]})
-    return _write_credit_note(
+    return write_credit_note(
         invoice=invoice,
         reason=reason,
         description=description,
@@ -267,7 +264,7 @@ def create_credit_note(
     )
 
 
-def _write_credit_note(*, invoice, reason, description, asked: dict, credit: int, refund: int, at) -> CreditNote:
+def write_credit_note(*, invoice, reason, description, asked: dict, credit: int, refund: int, at) -> CreditNote:
     """Number and store a credit note already validated, the invoice row being locked."""
     customer = invoice.customer
     last = CreditNote.objects.filter(invoice=invoice).order_by("-sequential_id").values_list("sequential_id", flat=True)
@@ -405,80 +402,3 @@ def return_applied_credit(invoice: Invoice) -> int:
             returned += application.amount_cents
         application.delete()
     return returned
-
-
-# Termination ----------------------------------------------------------------------------------
-
-
-def unused_fee_cents(*, fee: Fee, at: datetime, tz: str) -> int:
-    """The part of a base fee paid in advance that is not used when the subscription ends at `at`.
-
-    Days are counted in the customer's timezone, as the proration of the fee: the day of termination
-    counts as used (a day started counts whole). unused = amount × remaining days / days covered,
-    rounded half-up to the minor unit.
-    """
-    zone = ZoneInfo(tz)
-    first_day = fee.from_datetime.astimezone(zone).date()
-    last_day = (fee.to_datetime - timedelta(microseconds=1)).astimezone(zone).date()
-    covered_days = (last_day - first_day).days + 1
-    last_used_day = (at - timedelta(microseconds=1)).astimezone(zone).date()
-    used_days = min(max((last_used_day - first_day).days + 1, 0), covered_days)
-    remaining_days = covered_days - used_days
-    if covered_days <= 0 or remaining_days <= 0:
-        return 0
-    share = Decimal(fee.amount_cents) * Decimal(remaining_days) / Decimal(covered_days)
-    return int(share.quantize(Decimal(1), rounding=ROUND_HALF_UP))
-
-
-def _fee_covering(subscription: Subscription, at: datetime) -> Fee | None:
-    return (
-        Fee.objects.filter(
-            subscription=subscription,
-            fee_type=FeeType.SUBSCRIPTION,
-            from_datetime__lte=at,
-            to_datetime__gt=at,
-        )
-        .exclude(invoice__status=InvoiceStatus.VOIDED)
-        .select_related("invoice")
-        .order_by("-from_datetime", "-created_at")
-        .first()
-    )
-
-
-def create_termination_credit_note(*, subscription: Subscription, at: datetime) -> CreditNote | None:
-    """A subscription paid in advance and ended before its period ends gets back, as credit, the
-    unused part of the base fee already invoiced for that period (Lago's CreateFromTermination).
-
-    Only a fee covering `at` qualifies, i.e. one paid in advance. If its invoice is still a draft, it
-    is finalized first: a credit note needs a finalized, numbered invoice, and reducing the draft's
-    fee would not last, since refreshing a draft recomputes its fees from the billing period.
-    Idempotent: what earlier credit notes took from the fee is deducted, so a retry credits nothing.
-    """
-    fee = _fee_covering(subscription, at)
-    if fee is None or fee.amount_cents <= 0:
-        return None
-    if fee.invoice.status == InvoiceStatus.DRAFT:
-        from invoicing.services import finalize_invoice  # services call this module: import late
-
-        finalize_invoice(invoice=fee.invoice, at=at)
-        fee = _fee_covering(subscription, at)  # refreshing the draft rewrote its fees
-        if fee is None or fee.invoice.status != InvoiceStatus.FINALIZED:
-            return None
-    with transaction.atomic():
-        invoice = Invoice.objects.select_for_update().select_related("customer__organization").get(pk=fee.invoice_id)
-        remaining = remaining_on(invoice)
-        customer = invoice.customer
-        unused = unused_fee_cents(fee=fee, at=at, tz=customer.applicable_timezone)
-        already = fee.amount_cents - remaining.per_fee.get(fee.pk, 0)
-        amount = min(unused - already, remaining.per_fee.get(fee.pk, 0), remaining.creditable)
-        if amount <= 0:
-            return None
-        return _write_credit_note(
-            invoice=invoice,
-            reason=CreditNoteReason.ORDER_CANCELLATION,
-            description=None,
-            asked={fee.pk: amount},
-            credit=amount,
-            refund=0,
-            at=at,
-        )

@@ -6,9 +6,10 @@ from datetime import timedelta
 from django.db.models import Prefetch, Q, QuerySet
 
 from billing.errors import NotFound
-from customers.models import CustomerMetadata
-from invoicing.models import Fee, Invoice, InvoiceStatus, InvoiceSubscription, InvoicingReason
-from invoicing.services import customer_billing_details, draft_number, following_period
+from customers.models import Customer, CustomerMetadata
+from invoicing.billing_windows import billing_windows
+from invoicing.models import Fee, Invoice, InvoiceStatus, InvoiceSubscription
+from invoicing.numbering import draft_number
 from organizations.models import Organization
 from plans.billing_periods import BillingPeriod
 
@@ -106,34 +107,56 @@ def invoice_number(invoice: Invoice) -> str:
 
 
 def covered_periods(link: InvoiceSubscription) -> dict:
-    """What one billed subscription covers, as half-open UTC ranges: the base fee's period
-    (`subscription_start`/`_end`) and the usage's (`charges_start`/`_end`).
-
-    A plan paid in advance closes a period's usage and opens the next period's fee; a terminating
-    subscription stops at its termination; usage never starts before the subscription did.
-    """
+    """What one billed subscription covers, as half-open UTC ranges: the base fee's window
+    (`subscription_start`/`_end`) and the usage's (`charges_start`/`_end`), by the same rule that
+    built the invoice's fees (`invoicing.billing_windows`)."""
     subscription = link.subscription
-    closed = BillingPeriod(start=link.period_start, end=link.period_end)
-    charges_start = max(closed.start, subscription.started_at) if subscription.started_at else closed.start
-    charges_end = closed.end
-    fee_start, fee_end = charges_start, charges_end
-    if link.invoicing_reason == InvoicingReason.SUBSCRIPTION_TERMINATING:
-        end = subscription.terminated_at or closed.end
-        charges_end = fee_end = min(max(end, charges_start), closed.end)
-    elif link.invoicing_reason == InvoicingReason.SUBSCRIPTION_PERIODIC and subscription.plan.pay_in_advance:
-        upcoming = following_period(subscription, closed)
-        fee_start, fee_end = upcoming.start, upcoming.end
+    windows = billing_windows(
+        subscription,
+        link.invoicing_reason,
+        BillingPeriod(start=link.period_start, end=link.period_end),
+        subscription.terminated_at,
+    )
     return {
         "link": link,
         "subscription": subscription,
-        "subscription_start": fee_start,
-        "subscription_end": fee_end,
-        "charges_start": charges_start,
-        "charges_end": charges_end,
+        "subscription_start": windows.subscription.start,
+        "subscription_end": windows.subscription.end,
+        "charges_start": windows.charges.start,
+        "charges_end": windows.charges.end,
         # Lago's inclusive ends (the last second), for display.
-        "subscription_to": fee_end - ONE_SECOND,
-        "charges_to": charges_end - ONE_SECOND,
+        "subscription_to": windows.subscription.end - ONE_SECOND,
+        "charges_to": windows.charges.end - ONE_SECOND,
     }
+
+
+def customer_billing_details(customer: Customer) -> dict:
+    """The customer's billing details as an invoice records them at finalization; `metadata` holds
+    only the rows marked to be displayed on invoices."""
+    fields = [
+        "external_id",
+        "name",
+        "legal_name",
+        "legal_number",
+        "tax_identification_number",
+        "email",
+        "phone",
+        "url",
+        "address_line1",
+        "address_line2",
+        "zipcode",
+        "city",
+        "state",
+        "country",
+        "currency",
+        "timezone",
+    ]
+    snapshot = {field: getattr(customer, field) for field in fields}
+    snapshot["applicable_timezone"] = customer.applicable_timezone
+    snapshot["metadata"] = [
+        {"key": item.key, "value": item.value} for item in customer.metadata.all() if item.display_in_invoice
+    ]
+    return snapshot
 
 
 def billing_details(invoice: Invoice) -> dict:

@@ -1,18 +1,14 @@
-"""Celery tasks of the billing clock. Each loads ids and calls a service; each is idempotent."""
+"""Celery tasks of the billing clock and the subscription lifecycle. Each takes ids, calls one
+service and is idempotent; services enqueue them by name after their transaction commits
+(`billing.jobs`)."""
 
 from datetime import datetime
 
 from celery import shared_task
 from django.db import OperationalError
-from django.utils import timezone
 
-from invoicing.models import Invoice
-from invoicing.services import (
-    bill_due_period,
-    drafts_due_for_finalization,
-    due_periods,
-    finalize_invoice,
-)
+from invoicing.services import bill_due_period, finalize_due_draft, start_billing_clock
+from invoicing.subscriptions import activate_due_subscriptions
 
 RETRY = {"acks_late": True, "autoretry_for": (OperationalError,), "retry_backoff": True, "max_retries": 5}
 
@@ -20,14 +16,7 @@ RETRY = {"acks_late": True, "autoretry_for": (OperationalError,), "retry_backoff
 @shared_task(**RETRY)
 def run_billing_clock_task() -> dict:
     """Hourly: enqueue the invoicing of every ended period, and the finalization of due drafts."""
-    now = timezone.now()
-    due = due_periods(at=now)
-    drafts = drafts_due_for_finalization(at=now)
-    for item in due:
-        bill_period_task.delay(item.subscription_id, item.period_start.isoformat())
-    for invoice_id in drafts:
-        finalize_invoice_task.delay(invoice_id)
-    return {"periods": len(due), "drafts": len(drafts)}
+    return start_billing_clock()
 
 
 @shared_task(**RETRY)
@@ -38,4 +27,10 @@ def bill_period_task(subscription_id: str, period_start: str) -> str | None:
 
 @shared_task(**RETRY)
 def finalize_invoice_task(invoice_id: str) -> str:
-    return finalize_invoice(invoice=Invoice.objects.get(pk=invoice_id)).status
+    return finalize_due_draft(invoice_id=invoice_id).status
+
+
+@shared_task(**RETRY)
+def activate_due_subscriptions_task() -> int:
+    """Start pending subscriptions whose start has come (each row is re-checked under a lock)."""
+    return activate_due_subscriptions()

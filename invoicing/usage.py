@@ -15,9 +15,10 @@ from django.utils import timezone
 from billing.errors import NotAllowed
 from events.aggregation import aggregate_usage, event_units
 from events.models import UsageRollup
-from plans.billing_periods import BillingPeriod, BillingTime, Interval, period_containing
+from plans.billing_periods import BillingPeriod
 from plans.charge_models import needs_event_units, price
 from plans.models import Charge, Subscription, SubscriptionStatus
+from plans.subscription_periods import current_period
 
 
 @dataclass(frozen=True)
@@ -56,22 +57,6 @@ def live_charges(subscription: Subscription) -> list[Charge]:
     """The plan's charges, sorted as Lago sorts them: by metric name, case-insensitively."""
     charges = [charge for charge in subscription.plan.charges.all() if charge.deleted_at is None]
     return sorted(charges, key=lambda charge: (charge.billable_metric.name.lower(), str(charge.pk)))
-
-
-def subscription_period(subscription: Subscription, at: datetime) -> BillingPeriod:
-    customer = subscription.customer
-    tz = customer.applicable_timezone
-    anchor = subscription.subscription_at.astimezone(ZoneInfo(tz)).date()
-    period = period_containing(
-        interval=Interval(subscription.plan.interval),
-        billing_time=BillingTime(subscription.billing_time),
-        anchor=anchor,
-        timezone=tz,
-        at=at,
-    )
-    if subscription.started_at and subscription.started_at > period.start:
-        period = period.clamped_to_start(subscription.started_at)
-    return period
 
 
 def compute_usage(*, subscription: Subscription, period: BillingPeriod) -> Usage:
@@ -120,7 +105,7 @@ def current_usage(*, subscription: Subscription, at: datetime | None = None) -> 
     if subscription.status != SubscriptionStatus.ACTIVE:
         raise NotAllowed("no_active_subscription")
     at = at or timezone.now()
-    return compute_usage(subscription=subscription, period=subscription_period(subscription, at))
+    return compute_usage(subscription=subscription, period=current_period(subscription, at))
 
 
 def with_usage_relations(queryset):

@@ -12,8 +12,8 @@ from billing.staff import staff_page
 from invoicing.api import decimal_string
 from invoicing.lifecycle import finalize_draft, refresh_draft, total_due_amount_cents, void_invoice
 from invoicing.models import InvoiceStatus
+from invoicing.numbering import draft_number
 from invoicing.selectors import ONE_SECOND, billing_details, covered_periods, get_invoice, invoice_number, list_invoices
-from invoicing.services import draft_number
 
 INVOICES_PER_PAGE = 20
 STATUS_FILTERS = [("", "All"), *InvoiceStatus.choices]

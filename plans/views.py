@@ -12,6 +12,7 @@ from django_htmx.http import HttpResponseClientRedirect
 
 from billing.errors import NotAllowed, NotFound, ValidationFailed
 from billing.staff import staff_page
+from invoicing.subscriptions import delete_plan
 from plans.forms import (
     CHARGE_MODEL_LABELS,
     METRIC_MESSAGES,
@@ -31,7 +32,6 @@ from plans.services import (
     create_billable_metric,
     create_plan,
     delete_billable_metric,
-    delete_plan,
     update_billable_metric,
     update_plan,
 )

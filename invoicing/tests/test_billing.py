@@ -19,12 +19,10 @@ from invoicing.services import (
     drafts_due_for_finalization,
     due_periods,
     finalize_invoice,
-    period_of,
-    prorated_fee_cents,
     refresh_invoice,
 )
-from plans.billing_periods import BillingPeriod
-from plans.services import terminate_subscription
+from invoicing.subscriptions import terminate_subscription
+from plans.subscription_periods import period_of
 from plans.tests.factories import BillableMetricFactory, ChargeFactory, PlanFactory, SubscriptionFactory
 
 JAN_10 = datetime(2026, 1, 10, 10, 0, tzinfo=UTC)
@@ -73,17 +71,6 @@ def send_calls(organization, count, at, prefix="t"):
         ],
         batch=True,
     )
-
-
-def test_proration_counts_days_in_the_customers_timezone():
-    january = BillingPeriod(start=datetime(2026, 1, 1, tzinfo=UTC), end=datetime(2026, 2, 1, tzinfo=UTC))
-    # Jan 10 to Jan 31: 22 of 31 days of 100.00 = 70.967... → 70.97
-    assert prorated_fee_cents(amount_cents=10000, period=january, start=JAN_10, end=january.end, tz="UTC") == 7097
-    assert (
-        prorated_fee_cents(amount_cents=10000, period=january, start=january.start, end=january.end, tz="UTC") == 10000
-    )
-    # Terminated on Jan 10 at 10:00: the started day counts, 10 days.
-    assert prorated_fee_cents(amount_cents=10000, period=january, start=january.start, end=JAN_10, tz="UTC") == 3226
 
 
 def test_period_in_arrears_bills_prorated_fee_and_usage_then_finalizes_at_once(organization, subscription):

@@ -18,15 +18,15 @@ from invoicing.credit_notes import (
     create_credit_note,
     customer_credit_balance_cents,
     estimate_credit_note,
-    unused_fee_cents,
     void_credit_note,
 )
 from invoicing.lifecycle import void_invoice
 from invoicing.models import CreditNote, Fee, Invoice, InvoiceSequence
-from invoicing.services import bill_subscription, bill_subscription_start, bill_termination, period_of
+from invoicing.services import bill_subscription
+from invoicing.subscriptions import bill_subscription_start, bill_termination, terminate_subscription
 from organizations.services import create_api_key
 from organizations.tests.factories import OrganizationFactory
-from plans.services import terminate_subscription
+from plans.subscription_periods import period_of
 from plans.tests.factories import PlanFactory, SubscriptionFactory
 
 URL = "/api/v1/credit_notes"
@@ -455,26 +455,6 @@ def test_voiding_an_invoice_gives_back_the_credit_it_used(organization):
 
 
 # Termination ----------------------------------------------------------------------------------
-
-
-def test_unused_fee_is_prorated_by_days_half_up():
-    fee = Fee(
-        amount_cents=1001,
-        from_datetime=datetime(2026, 4, 1, tzinfo=UTC),
-        to_datetime=datetime(2026, 5, 1, tzinfo=UTC),
-    )
-    # Ended on April 15: 15 of 30 days used, 1001 × 15 / 30 = 500.5 → 501.
-    assert unused_fee_cents(fee=fee, at=datetime(2026, 4, 15, 12, tzinfo=UTC), tz="UTC") == 501
-    # At midnight starting April 16 the same 15 days are used; at the start of the period nothing is.
-    assert unused_fee_cents(fee=fee, at=datetime(2026, 4, 16, tzinfo=UTC), tz="UTC") == 501
-    assert unused_fee_cents(fee=fee, at=datetime(2026, 4, 1, tzinfo=UTC), tz="UTC") == 1001
-    # In Tokyo, 2026-04-15 20:00 UTC is already April 16: 16 days used → 1001 × 14 / 30 = 467.13 → 467.
-    tokyo_fee = Fee(
-        amount_cents=1001,
-        from_datetime=datetime(2026, 3, 31, 15, tzinfo=UTC),
-        to_datetime=datetime(2026, 4, 30, 15, tzinfo=UTC),
-    )
-    assert unused_fee_cents(fee=tokyo_fee, at=datetime(2026, 4, 15, 20, tzinfo=UTC), tz="Asia/Tokyo") == 467
 
 
 @pytest.fixture

@@ -14,6 +14,7 @@ from events.services import ingest_events
 from invoicing import services
 from invoicing.lifecycle import update_invoice, void_invoice
 from invoicing.models import Invoice
+from plans.subscription_periods import period_of
 from plans.tests.factories import BillableMetricFactory, ChargeFactory, PlanFactory, SubscriptionFactory
 
 START = datetime(2026, 1, 1, tzinfo=UTC)
@@ -73,7 +74,7 @@ def billed_invoice(organization, *, customer=None, grace=0, units=(2, 3), extern
     invoice = services.bill_subscription(
         subscription=subscription,
         reason="subscription_periodic",
-        period=services.period_of(subscription, datetime(2026, 1, 15, tzinfo=UTC)),
+        period=period_of(subscription, datetime(2026, 1, 15, tzinfo=UTC)),
         at=NOW,
     )
     assert invoice is not None

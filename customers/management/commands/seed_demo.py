@@ -9,10 +9,11 @@ from customers.models import Customer
 from customers.services import create_customer
 from events.services import MAX_BATCH_SIZE, ingest_events
 from invoicing.services import bill_due_period, due_periods
-from invoicing.usage import subscription_period
+from invoicing.subscriptions import create_subscription
 from organizations.services import create_api_key, create_organization, create_staff_user
 from plans.models import BillableMetric
-from plans.services import create_billable_metric, create_plan, create_subscription
+from plans.services import create_billable_metric, create_plan
+from plans.subscription_periods import current_period
 
 DEMO_ORGANIZATION = "Demo Company"
 DEMO_EMAIL = "demo@example.com"
@@ -86,7 +87,7 @@ class Command(BaseCommand):
                     "subscription_at": now - timedelta(days=40),
                 },
             )
-            start = subscription_period(subscription, now).start
+            start = current_period(subscription, now).start
             self._send_events(organization, subscription.external_id, start, now, rng)
         # Last month is over: the billing clock invoices it (base fee, prorated from the start).
         for item in due_periods(at=now):

@@ -5,7 +5,7 @@ from django.utils import timezone
 
 from invoicing.models import Invoice
 from invoicing.services import bill_due_period, drafts_due_for_finalization, due_periods, finalize_invoice
-from plans.services import activate_due_subscriptions
+from invoicing.subscriptions import activate_due_subscriptions
 
 
 class Command(BaseCommand):

@@ -21,6 +21,7 @@ psql -h 127.0.0.1 -U postgres -tAc "SELECT 1 FROM pg_database WHERE datname = 'b
   || createdb -h 127.0.0.1 -U postgres billing
 
 .venv/bin/ruff check .
+.venv/bin/lint-imports --no-cache  # the apps' dependency order (.importlinter)
 .venv/bin/python manage.py collectstatic --noinput -v0
 .venv/bin/python manage.py makemigrations --check --dry-run >/dev/null
 .venv/bin/python -m pytest "$@"

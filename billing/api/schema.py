@@ -45,7 +45,7 @@ def errors(*codes: int) -> dict:
 class ApiKeyAuthenticationScheme(OpenApiAuthenticationExtension):
     """Tells drf-spectacular how our API key authentication looks in the schema."""
 
-    target_class = "billing.api.auth.ApiKeyAuthentication"
+    target_class = "organizations.authentication.ApiKeyAuthentication"
     name = "ApiKey"
 
     def get_security_definition(self, auto_schema):

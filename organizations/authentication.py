@@ -1,4 +1,4 @@
-"""API authentication: `Authorization: Bearer <key>` resolves to one organization."""
+"""API authentication: `Authorization: Bearer <key>` resolves to one organization (its API keys live here)."""
 
 from dataclasses import dataclass
 

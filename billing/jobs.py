@@ -15,7 +15,8 @@ from django.db import transaction
 logger = logging.getLogger(__name__)
 
 
-def _task(name: str):
+def task_named(name: str):
+    """The registered Celery task called `name`."""
     app = current_app
     if name not in app.tasks:
         # A web process has not imported the apps' tasks modules yet: Celery's own discovery does it.
@@ -28,7 +29,7 @@ def enqueue_on_commit(task_name: str, *args: str) -> None:
 
     def send() -> None:
         try:
-            _task(task_name).delay(*args)
+            task_named(task_name).delay(*args)
         except Exception:
             if current_app.conf.task_always_eager:
                 raise  # in-process mode: a failing task is the caller's error, not a broker's

@@ -13,7 +13,7 @@ import tempfile
 import time
 import uuid
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from urllib.parse import quote
 
@@ -23,7 +23,7 @@ from django.db import connection
 
 from billing.celery import app
 from customers.tests.factories import CustomerFactory
-from events.services import ingest_events
+from events.tests.factories import send_events
 from invoicing.models import Invoice, InvoiceSequence, InvoiceStatus, InvoiceSubscription
 from invoicing.tasks import bill_period_task, finalize_invoice_task, run_billing_clock_task
 from organizations.tests.factories import OrganizationFactory
@@ -164,20 +164,7 @@ def subscription_with_usage(*, grace_period_days: int, started: datetime):
     metric = BillableMetricFactory(organization=organization, code="units", aggregation_type="sum_agg")
     ChargeFactory(plan=plan, billable_metric=metric, charge_model="standard", properties={"amount": "0.01"})
     subscription = SubscriptionFactory(customer=customer, plan=plan, subscription_at=started, started_at=started)
-    ingest_events(
-        organization=organization,
-        raw_events=[
-            {
-                "transaction_id": f"tr_{number}",
-                "external_subscription_id": subscription.external_id,
-                "code": "units",
-                "timestamp": started.timestamp() + 86400 * (number + 1),
-                "properties": {"units": 25},
-            }
-            for number in range(4)
-        ],
-        batch=True,
-    )
+    send_events(subscription, [("units", started + timedelta(days=number + 1), {"units": 25}) for number in range(4)])
     return subscription
 
 

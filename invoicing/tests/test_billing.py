@@ -11,7 +11,7 @@ from django.db import IntegrityError, connection, transaction
 
 from customers.services import update_customer
 from customers.tests.factories import CustomerFactory, CustomerMetadataFactory
-from events.services import ingest_events
+from events.tests.factories import send_events
 from invoicing.models import Fee, Invoice, InvoiceSubscription
 from invoicing.services import (
     bill_due_period,
@@ -22,6 +22,7 @@ from invoicing.services import (
     refresh_invoice,
 )
 from invoicing.subscriptions import terminate_subscription
+from invoicing.tests.factories import InvoiceSubscriptionFactory
 from plans.subscription_periods import period_of
 from plans.tests.factories import BillableMetricFactory, ChargeFactory, PlanFactory, SubscriptionFactory
 
@@ -57,24 +58,13 @@ def subscription(organization, plan):
     )
 
 
-def send_calls(organization, count, at, prefix="t"):
-    ingest_events(
-        organization=organization,
-        raw_events=[
-            {
-                "transaction_id": f"{prefix}{i}",
-                "external_subscription_id": "sub_1",
-                "code": "api_calls",
-                "timestamp": str((at + timedelta(minutes=i)).timestamp()),
-            }
-            for i in range(count)
-        ],
-        batch=True,
-    )
+def api_calls(count, at):
+    """`count` api_calls events, a minute apart from `at`."""
+    return [("api_calls", at + timedelta(minutes=i), {}) for i in range(count)]
 
 
 def test_period_in_arrears_bills_prorated_fee_and_usage_then_finalizes_at_once(organization, subscription):
-    send_calls(organization, 7, datetime(2026, 1, 20, tzinfo=UTC))
+    send_events(subscription, api_calls(7, datetime(2026, 1, 20, tzinfo=UTC)))
     [invoice] = run_clock(datetime(2026, 2, 1, 0, 30, tzinfo=UTC))
     fees = {fee.fee_type: fee for fee in invoice.fees.all()}
     assert fees["subscription"].amount_cents == 7097
@@ -87,7 +77,7 @@ def test_period_in_arrears_bills_prorated_fee_and_usage_then_finalizes_at_once(o
 
 
 def test_invoice_usage_equals_the_current_usage_of_that_period(organization, subscription, api):
-    send_calls(organization, 12, datetime(2026, 1, 15, tzinfo=UTC))
+    send_events(subscription, api_calls(12, datetime(2026, 1, 15, tzinfo=UTC)))
     with time_machine.travel(datetime(2026, 1, 31, 23, 0, tzinfo=UTC), tick=False):
         usage = api.get("/api/v1/customers/cust_1/current_usage", external_subscription_id="sub_1").json()
     [invoice] = run_clock(datetime(2026, 2, 1, 1, 0, tzinfo=UTC))
@@ -118,25 +108,21 @@ def test_the_database_refuses_a_second_invoice_for_a_period(subscription):
         subscription=subscription, reason="subscription_periodic", period=period, at=datetime(2026, 2, 1, tzinfo=UTC)
     )
     with pytest.raises(IntegrityError), transaction.atomic():
-        InvoiceSubscription.objects.create(
-            invoice=invoice,
-            subscription=subscription,
-            invoicing_reason="subscription_terminating",
-            period_start=period.start,
-            period_end=period.end,
+        InvoiceSubscriptionFactory(
+            invoice=invoice, subscription=subscription, invoicing_reason="subscription_terminating", period=period
         )
 
 
 def test_grace_period_keeps_a_draft_that_can_be_refreshed_then_the_clock_finalizes_it(organization, subscription):
     organization.invoice_grace_period_days = 3
     organization.save()
-    send_calls(organization, 2, datetime(2026, 1, 20, tzinfo=UTC))
+    send_events(subscription, api_calls(2, datetime(2026, 1, 20, tzinfo=UTC)))
     billed_at = datetime(2026, 2, 1, 0, 30, tzinfo=UTC)
     [invoice] = run_clock(billed_at)
     assert invoice.status == "draft" and invoice.number is None and invoice.sequential_id is None
     assert invoice.grace_period_ends_at == billed_at + timedelta(days=3)
     # A late event for January arrives during the grace period; refreshing picks it up.
-    send_calls(organization, 1, datetime(2026, 1, 31, 12, tzinfo=UTC), prefix="late")
+    send_events(subscription, api_calls(1, datetime(2026, 1, 31, 12, tzinfo=UTC)))
     refreshed = refresh_invoice(invoice=invoice)
     assert refreshed.fees.get(fee_type="charge").events_count == 3
     assert run_clock(billed_at + timedelta(days=2)) == [] and Invoice.objects.get().status == "draft"
@@ -203,7 +189,7 @@ def test_numbering_has_no_gap_under_concurrent_finalization(organization):
 
 
 def test_termination_bills_the_prorated_fee_and_usage_up_to_now(organization, subscription):
-    send_calls(organization, 4, datetime(2026, 3, 5, tzinfo=UTC))
+    send_events(subscription, api_calls(4, datetime(2026, 3, 5, tzinfo=UTC)))
     run_clock(datetime(2026, 3, 1, 0, 30, tzinfo=UTC))  # January and February
     with time_machine.travel(datetime(2026, 3, 10, 10, 0, tzinfo=UTC), tick=False):
         terminate_subscription(subscription=subscription)

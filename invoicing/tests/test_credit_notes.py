@@ -21,9 +21,10 @@ from invoicing.credit_notes import (
     void_credit_note,
 )
 from invoicing.lifecycle import void_invoice
-from invoicing.models import CreditNote, Fee, Invoice, InvoiceSequence
+from invoicing.models import CreditNote, Invoice
 from invoicing.services import bill_subscription
 from invoicing.subscriptions import bill_subscription_start, bill_termination, terminate_subscription
+from invoicing.tests.factories import CreditNoteFactory, FeeFactory, InvoiceFactory
 from organizations.services import create_api_key
 from organizations.tests.factories import OrganizationFactory
 from plans.subscription_periods import period_of
@@ -34,27 +35,17 @@ URL = "/api/v1/credit_notes"
 
 def make_invoice(organization, *, fees=(6000, 4000), status="finalized", payment_status="pending", customer=None):
     """A finalized invoice with one fee per amount, as billing leaves it."""
-    customer = customer or CustomerFactory(organization=organization, timezone="UTC")
-    sequence, _ = InvoiceSequence.objects.get_or_create(organization=organization)
-    sequence.last_sequential_id += 1
-    sequence.save()
-    sequential_id = sequence.last_sequential_id
-    invoice = Invoice.objects.create(
+    invoice = InvoiceFactory(
         organization=organization,
-        customer=customer,
+        customer=customer or CustomerFactory(organization=organization, timezone="UTC"),
         status=status,
         payment_status=payment_status,
-        sequential_id=sequential_id if status != "draft" else None,
-        number=f"ACME-{sequential_id:06d}" if status != "draft" else "ACME-DRAFT",
         issuing_date=date(2026, 1, 31),
-        currency="EUR",
         fees_amount_cents=sum(fees),
         total_amount_cents=sum(fees),
     )
     for index, amount in enumerate(fees):
-        Fee.objects.create(
-            invoice=invoice, fee_type="subscription", description=f"Fee {index}", amount_cents=amount, currency="EUR"
-        )
+        FeeFactory(invoice=invoice, description=f"Fee {index}", amount_cents=amount)
     return invoice
 
 
@@ -272,20 +263,7 @@ def test_concurrent_credit_notes_never_exceed_what_is_left(organization):
 def test_the_database_refuses_a_total_that_is_not_credit_plus_refund(organization):
     invoice = make_invoice(organization)
     with pytest.raises(IntegrityError), transaction.atomic():
-        CreditNote.objects.create(
-            organization=organization,
-            customer=invoice.customer,
-            invoice=invoice,
-            sequential_id=1,
-            number="X",
-            issuing_date=date(2026, 2, 1),
-            reason="other",
-            credit_status="available",
-            currency="EUR",
-            credit_amount_cents=100,
-            balance_amount_cents=100,
-            total_amount_cents=150,
-        )
+        CreditNoteFactory(invoice=invoice, credit_amount_cents=100, balance_amount_cents=100, total_amount_cents=150)
 
 
 # Void -----------------------------------------------------------------------------------------

@@ -10,7 +10,7 @@ from django.test.utils import CaptureQueriesContext
 
 from customers.services import delete_customer
 from customers.tests.factories import CustomerFactory, CustomerMetadataFactory
-from events.services import ingest_events
+from events.tests.factories import send_events
 from invoicing import services
 from invoicing.lifecycle import update_invoice, void_invoice
 from invoicing.models import Invoice
@@ -57,19 +57,12 @@ def billed_invoice(organization, *, customer=None, grace=0, units=(2, 3), extern
         started_at=START,
         **({"external_id": external_id} if external_id else {}),
     )
-    ingest_events(
-        organization=organization,
-        raw_events=[
-            {
-                "transaction_id": f"tr_{uuid.uuid4().hex}",
-                "external_subscription_id": subscription.external_id,
-                "code": metric.code,
-                "timestamp": str(datetime(2026, 1, 10 + index, tzinfo=UTC).timestamp()),
-                "properties": {"units": value},
-            }
+    send_events(
+        subscription,
+        [
+            (metric.code, datetime(2026, 1, 10 + index, tzinfo=UTC), {"units": value})
             for index, value in enumerate(units)
         ],
-        batch=True,
     )
     invoice = services.bill_subscription(
         subscription=subscription,
@@ -274,18 +267,8 @@ def test_finalize_or_refresh_anything_but_a_draft_is_405(api, finalized):
 def test_refresh_a_draft_recomputes_it_from_the_current_events(api, organization, draft):
     link = draft.invoice_subscriptions.get()
     charge_fee = draft.fees.get(fee_type="charge")
-    ingest_events(
-        organization=organization,
-        raw_events=[
-            {
-                "transaction_id": "tr_late",
-                "external_subscription_id": link.subscription.external_id,
-                "code": charge_fee.charge.billable_metric.code,
-                "timestamp": str(datetime(2026, 1, 30, tzinfo=UTC).timestamp()),
-                "properties": {"units": 10},
-            }
-        ],
-        batch=False,
+    send_events(
+        link.subscription, [(charge_fee.charge.billable_metric.code, datetime(2026, 1, 30, tzinfo=UTC), {"units": 10})]
     )
     response = api.put(f"/api/v1/invoices/{draft.pk}/refresh")
     assert response.status_code == 200

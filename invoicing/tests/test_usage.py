@@ -12,7 +12,8 @@ from billing.errors import ValidationFailed
 from customers.tests.factories import CustomerFactory
 from events.aggregation import aggregate_usage
 from events.models import Event
-from events.services import ingest_events, numeric_value
+from events.services import numeric_value
+from events.tests.factories import send_events
 from invoicing.usage import current_usage
 from plans.billing_periods import BillingPeriod
 from plans.tests.factories import BillableMetricFactory, ChargeFactory, PlanFactory, SubscriptionFactory
@@ -52,21 +53,6 @@ def charge(plan, code, aggregation, field="value", model="standard", properties=
     )
 
 
-def send(organization, subscription_id, events, first_index=0):
-    raw = [
-        {
-            "transaction_id": f"tr_{code}_{timestamp.timestamp()}_{first_index + index}",
-            "external_subscription_id": subscription_id,
-            "code": code,
-            "timestamp": str(timestamp.timestamp()),
-            "properties": properties,
-        }
-        for index, (code, timestamp, properties) in enumerate(events)
-    ]
-    for offset in range(0, len(raw), 100):
-        ingest_events(organization=organization, raw_events=raw[offset : offset + 100], batch=True)
-
-
 def usage_by_code(subscription):
     return {item.charge.billable_metric.code: item for item in current_usage(subscription=subscription).charges}
 
@@ -81,9 +67,8 @@ def test_each_aggregation_from_a_worked_example(organization, plan, subscription
     charge(plan, "storage", "max_agg")
     charge(plan, "users", "unique_count_agg", field="user")
     charge(plan, "seats", "latest_agg")
-    send(
-        organization,
-        "sub_1",
+    send_events(
+        subscription,
         [
             ("calls", at(2), {}),
             ("calls", at(3), {}),
@@ -123,8 +108,8 @@ def test_charges_are_priced_and_summed(organization, plan, subscription):
         ]
     }
     charge(plan, "requests", "count_agg", model="graduated", properties=graduated)
-    send(organization, "sub_1", [("api_calls", at(2), {"units": n}) for n in (2, 3, 5)])
-    send(organization, "sub_1", [("requests", at(3, minute=i), {}) for i in range(12)])
+    send_events(subscription, [("api_calls", at(2), {"units": n}) for n in (2, 3, 5)])
+    send_events(subscription, [("requests", at(3, minute=i), {}) for i in range(12)])
     usage = current_usage(subscription=subscription)
     # api_calls: 10 units × 0.50 = 5.00; requests: 10 × 1 + 2 × 0.5 + 2 flat = 13.00
     assert [(c.charge.billable_metric.code, c.amount_cents) for c in usage.charges] == [
@@ -149,9 +134,8 @@ def test_events_outside_the_period_of_another_subscription_or_organization_are_i
     other_subscription = SubscriptionFactory(customer=subscription.customer, plan=plan, external_id="sub_2")
     foreign = SubscriptionFactory(customer__organization=other_organization, external_id="sub_1")
     BillableMetricFactory(organization=other_organization, code="calls", aggregation_type="count_agg", field_name=None)
-    send(
-        organization,
-        "sub_1",
+    send_events(
+        subscription,
         [
             ("calls", datetime(2026, 2, 28, 22, 59, 59, tzinfo=UTC), {}),  # Feb 28 23:59:59 in Paris: before
             ("calls", datetime(2026, 2, 28, 23, 0, tzinfo=UTC), {}),  # Mar 1 00:00 in Paris: counts
@@ -159,8 +143,8 @@ def test_events_outside_the_period_of_another_subscription_or_organization_are_i
             ("calls", datetime(2026, 3, 31, 22, 0, tzinfo=UTC), {}),  # Apr 1 00:00 in Paris: next period
         ],
     )
-    send(organization, other_subscription.external_id, [("calls", at(15), {})])
-    send(other_organization, foreign.external_id, [("calls", at(15, minute=1), {})])
+    send_events(other_subscription, [("calls", at(15), {})])
+    send_events(foreign, [("calls", at(15, minute=1), {})])
     assert usage_by_code(subscription)["calls"].events_count == 2
 
 
@@ -170,9 +154,8 @@ def test_events_before_the_subscription_started_are_ignored(organization, plan):
     subscription = SubscriptionFactory(
         customer__organization=organization, plan=plan, external_id="sub_late", subscription_at=started
     )
-    send(
-        organization,
-        "sub_late",
+    send_events(
+        subscription,
         [
             ("calls", started - timedelta(seconds=1), {}),  # same quarter hour, before the start
             ("calls", started, {}),
@@ -193,10 +176,10 @@ def test_rollups_agree_with_raw_events_including_late_and_duplicate_events(organ
         timestamp = datetime(2026, 2, 25, tzinfo=UTC) + timedelta(seconds=rng.randint(0, 30 * 86400))
         events.append((rng.choice("abcd"), timestamp, {"value": rng.randint(-5, 100)}))
     # Sent out of order (late events), and half of them again (duplicates must not count).
-    send(organization, "sub_1", events)
+    send_events(subscription, events)
     for offset in range(0, 300, 100):
         with pytest.raises(ValidationFailed) as refused:
-            send(organization, "sub_1", events[offset : offset + 100], first_index=offset)
+            send_events(subscription, events[offset : offset + 100], first_index=offset)
         assert refused.value.details["0"] == {"transaction_id": ["value_already_exist"]}
     start, end = datetime(2026, 2, 28, 23, 7, 41, tzinfo=UTC), datetime(2026, 3, 17, 5, 3, tzinfo=UTC)
     metrics = [c.billable_metric for c in plan.charges.all()]
@@ -275,24 +258,24 @@ def test_usage_costs_a_fixed_number_of_queries(api, organization, plan, subscrip
         for kind in kinds:
             charge(plan, f"{kind}_{suffix}", kind)
 
-    def send_events(suffix, per_day):
+    def add_events(suffix, per_day):
         events = [
             (f"{kind}_{suffix}", at(day, minute=i), {"value": i})
             for kind in kinds
             for day in (3, 4)
             for i in range(per_day)
         ]
-        send(organization, "sub_1", events, first_index=len(events) * per_day)
+        send_events(subscription, events, first_index=len(events) * per_day)
 
     add_charges("a")
-    send_events("a", 2)
+    add_events("a", 2)
     # api key, customer, subscription + charges (2), rollups, latest values, unique counts
     with django_assert_num_queries(8) as few:
         api.get("/api/v1/customers/cust_1/current_usage", external_subscription_id="sub_1")
     add_charges("b")
     add_charges("c")
-    send_events("b", 40)
-    send_events("c", 40)
+    add_events("b", 40)
+    add_events("c", 40)
     with django_assert_num_queries(len(few.captured_queries)):
         response = api.get("/api/v1/customers/cust_1/current_usage", external_subscription_id="sub_1")
     assert len(response.json()["customer_usage"]["charges_usage"]) == 15
@@ -302,7 +285,7 @@ def test_usage_tab_shows_total_and_charges(
     staff_client, organization, plan, subscription, django_assert_max_num_queries
 ):
     charge(plan, "api_calls", "sum_agg", field="units", properties={"amount": "0.5"})
-    send(organization, "sub_1", [("api_calls", at(2), {"units": 7})])
+    send_events(subscription, [("api_calls", at(2), {"units": 7})])
     url = reverse("customers:tab", args=[subscription.customer.pk, "usage"])
     with django_assert_max_num_queries(12):
         page = staff_client.get(url, headers={"HX-Request": "true", "HX-Target": "tab-panel"}).content.decode()

@@ -5,9 +5,17 @@ from django.contrib import admin
 from django.forms.models import BaseInlineFormSet
 
 from billing.errors import ValidationFailed
-from customers.forms import error_message
+from billing.staff_errors import add_form_errors, sentences
+from customers.forms import CUSTOMER_FACTS
 from customers.models import Customer, CustomerMetadata
-from customers.services import check_customer_update, create_customer, delete_customer, update_customer
+from customers.selectors import only_deleted, only_live
+from customers.services import (
+    check_customer_update,
+    create_customer,
+    delete_customer,
+    external_id_lock_reason,
+    update_customer,
+)
 
 
 class CustomerMetadataFormSet(BaseInlineFormSet):
@@ -40,7 +48,10 @@ class CustomerMetadataFormSet(BaseInlineFormSet):
         try:
             check_customer_update(customer=self.instance, data={"metadata": self.metadata_rows()})
         except ValidationFailed as exc:
-            raise forms.ValidationError([error_message(code) for code in exc.details.get("metadata", [])]) from exc
+            # Only the metadata was checked, so every sentence is about these rows.
+            raise forms.ValidationError(
+                [item.text for item in sentences(exc, resource="customer", facts=CUSTOMER_FACTS)]
+            ) from exc
 
     def record_changes(self) -> None:
         """What ModelAdmin's history message reads after a formset save, which the service replaces."""
@@ -71,8 +82,8 @@ class CustomerAdminForm(forms.ModelForm):
             if self.instance.pk and not self.instance._state.adding:
                 check_customer_update(customer=self.instance, data=data)
         except ValidationFailed as exc:
-            for field, codes in exc.details.items():
-                self.add_error(field if field in self.fields else None, [error_message(code) for code in codes])
+            reason = external_id_lock_reason(customer=self.instance)
+            add_form_errors(self, exc, resource="customer", lock_reason=reason, facts=CUSTOMER_FACTS)
         return cleaned
 
 
@@ -85,9 +96,9 @@ class DeletedFilter(admin.SimpleListFilter):
 
     def queryset(self, request, queryset):
         if self.value() == "live":
-            return queryset.filter(deleted_at__isnull=True)
+            return only_live(queryset)
         if self.value() == "deleted":
-            return queryset.filter(deleted_at__isnull=False)
+            return only_deleted(queryset)
         return queryset
 
 
@@ -138,7 +149,7 @@ class CustomerAdmin(admin.ModelAdmin):
     @admin.action(description="Delete the selected customers (soft delete)")
     def soft_delete(self, request, queryset):
         deleted = 0
-        for customer in queryset.filter(deleted_at__isnull=True):
+        for customer in only_live(queryset):
             delete_customer(customer=customer)
             deleted += 1
         self.message_user(request, f"{deleted} customer(s) deleted.")

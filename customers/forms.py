@@ -5,28 +5,14 @@ from django.utils import timezone
 from django_countries import countries
 
 from billing.currencies import CURRENCY_CHOICES
+from billing.errors import DomainError
+from billing.staff_errors import add_form_errors
 from billing.timezones import timezone_options
 from customers.models import METADATA_KEY_MAX_LENGTH, METADATA_MAX_ROWS, METADATA_VALUE_MAX_LENGTH, PaymentProvider
+from customers.services import external_id_lock_reason
 
-# Sentences shown next to a field for each error code the services raise.
-ERROR_MESSAGES = {
-    "value_is_mandatory": "This field is required.",
-    "value_already_exist": "Already used by another customer.",
-    "value_is_invalid": "This value is not valid.",
-    "value_is_too_long": "This value is too long.",
-    "value_is_out_of_range": "This value is out of range.",
-    "invalid_timezone": "Unknown timezone: choose an IANA name from the list, such as Europe/Paris.",
-    "invalid_email_format": "Enter valid email addresses, separated by commas.",
-    "not_a_valid_country_code": "Unknown country.",
-    "duplicated_key": "Each metadata key can be used only once.",
-    "invalid_count": f"A customer can have at most {METADATA_MAX_ROWS} metadata rows.",
-    "value_is_not_editable": "The external ID cannot change once a plan, coupon, add-on or wallet is assigned.",
-}
-
-
-def error_message(code: str) -> str:
-    """The sentence for a service error code; an unknown code still reads as words."""
-    return ERROR_MESSAGES.get(code, code.replace("_", " ").capitalize() + ".")
+# The limits the customer sentences name (billing.staff_errors cannot import them).
+CUSTOMER_FACTS = {"max_rows": METADATA_MAX_ROWS}
 
 
 FIELD_ORDER = [
@@ -88,14 +74,17 @@ class CustomerForm(forms.Form):
     )
     provider_customer_id = _optional("Provider customer ID")
 
-    def __init__(self, *args, lock_reason: str | None = None, **kwargs):
+    def __init__(self, *args, customer=None, **kwargs):
+        if customer is not None:
+            kwargs["initial"] = {name: getattr(customer, name) or "" for name in self.base_fields}
         super().__init__(*args, **kwargs)
-        self.lock_reason = lock_reason
-        if lock_reason:
+        # The service's own predicate: the field is offered locked exactly when a change is refused.
+        self.lock_reason = external_id_lock_reason(customer=customer) if customer is not None else None
+        if self.lock_reason:
             # Read-only rather than disabled: a changed value still reaches the service, which
             # refuses it, so the form never reports a change it did not make.
             self.fields["external_id"].widget.attrs["readonly"] = True
-            self.fields["external_id"].help_text = lock_reason
+            self.fields["external_id"].help_text = self.lock_reason
         self.timezone_options = timezone_options(timezone.now())
 
     def service_data(self) -> dict:
@@ -103,6 +92,18 @@ class CustomerForm(forms.Form):
         for name in ("currency", "country", "payment_provider"):
             data[name] = data[name] or None
         return data
+
+    def add_service_errors(self, error: DomainError) -> list[str]:
+        """Put the service's refusal next to each field; return the metadata's sentences, for above its rows."""
+        metadata = add_form_errors(
+            self,
+            error,
+            resource="customer",
+            elsewhere={"metadata"},
+            lock_reason=self.lock_reason,
+            facts=CUSTOMER_FACTS,
+        )
+        return [item.text for item in metadata]
 
     def account_fields(self):
         return [self[name] for name in ("name", "external_id", "timezone")]
@@ -150,25 +151,8 @@ def metadata_rows(formset) -> list[dict]:
     return rows
 
 
-def add_domain_errors(form: CustomerForm, details: dict[str, list[str]]) -> list[str]:
-    """Put the service's error codes next to their fields, as sentences; return the metadata ones."""
-    metadata_messages: list[str] = []
-    for field, codes in details.items():
-        messages = []
-        for code in codes:
-            if code == "value_is_not_editable" and form.lock_reason:
-                messages.append(form.lock_reason)
-            else:
-                messages.append(error_message(code))
-        if field == "metadata":
-            metadata_messages.extend(messages)
-        elif field in form.fields:
-            for message in messages:
-                form.add_error(field, message)
-        else:
-            for message in messages:
-                form.add_error(None, f"{field}: {message}")
-    return metadata_messages
+# The subscription service's fields that the Assign a plan form names otherwise.
+SUBSCRIPTION_FIELDS = {"plan_code": "plan", "currency": "plan", "subscription_at": "start_date"}
 
 
 class AssignPlanForm(forms.Form):
@@ -199,18 +183,6 @@ class AssignPlanForm(forms.Form):
         self.fields["plan"].queryset = plans
         self.fields["plan"].label_from_instance = lambda plan: f"{plan.name} ({plan.code}, {plan.interval})"
 
-
-SUBSCRIPTION_ERROR_MESSAGES = {
-    "value_already_exist": "A live subscription already uses this external ID.",
-    "currencies_does_not_match": "The plan's currency differs from the customer's currency.",
-    "invalid_date": "Enter a valid start date.",
-}
-
-
-def add_subscription_errors(form: AssignPlanForm, details: dict[str, list[str]]) -> None:
-    fields = {"external_id": "external_id", "name": "name", "currency": "plan", "plan_code": "plan"}
-    for field, codes in details.items():
-        for code in codes:
-            message = SUBSCRIPTION_ERROR_MESSAGES.get(code) or ERROR_MESSAGES.get(code, code.replace("_", " ") + ".")
-            target = fields.get(field)
-            form.add_error(target if target in form.fields else None, message)
+    def add_service_errors(self, error: DomainError) -> None:
+        """Put the subscription service's refusal next to the field it concerns."""
+        add_form_errors(self, error, resource="subscription", fields=SUBSCRIPTION_FIELDS)

@@ -54,6 +54,16 @@ def set_loaded_metadata(customer: Customer, items: list[CustomerMetadata]) -> Cu
     return customer
 
 
+def only_live(queryset: QuerySet[Customer]) -> QuerySet[Customer]:
+    """The live customers among `queryset`: the condition of `Customer.live`, for a queryset in hand."""
+    return queryset.filter(deleted_at__isnull=True)
+
+
+def only_deleted(queryset: QuerySet[Customer]) -> QuerySet[Customer]:
+    """The soft-deleted customers among `queryset`."""
+    return queryset.filter(deleted_at__isnull=False)
+
+
 def list_customers(*, organization: Organization, search: str = "") -> QuerySet[Customer]:
     """Live customers, newest first, optionally matching `search` in name, external id, email or
     legal name. Relations are left to the caller (`with_metadata` for the API)."""

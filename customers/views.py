@@ -5,7 +5,6 @@ from zoneinfo import ZoneInfo
 
 from django.contrib import messages
 from django.core.paginator import Paginator
-from django.http import Http404
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
@@ -15,25 +14,19 @@ from django_htmx.http import HttpResponseClientRedirect
 
 from billing.errors import NotFound, ValidationFailed
 from billing.staff import staff_page
-from customers.forms import (
-    AssignPlanForm,
-    CustomerForm,
-    MetadataFormSet,
-    add_domain_errors,
-    add_subscription_errors,
-    metadata_rows,
-)
+from billing.staff_errors import error_message
+from customers.forms import AssignPlanForm, CustomerForm, MetadataFormSet, metadata_rows
 from customers.selectors import customers_to_page, get_customer
-from customers.services import create_customer, external_id_lock_reason, update_customer
+from customers.services import create_customer, update_customer
 from invoicing.charts import daily_bar_chart
 from invoicing.credit_note_views import customer_credit_notes_tab
 from invoicing.numbering import draft_number
-from invoicing.selectors import customer_invoices
+from invoicing.selectors import active_subscriptions_with_usage, customer_invoices
 from invoicing.subscriptions import create_subscription, terminate_subscription
-from invoicing.usage import current_usage, daily_events, with_usage_relations
+from invoicing.usage import current_usage, daily_events
 from plans.billing_periods import local_midnight
-from plans.models import Subscription, SubscriptionStatus
-from plans.selectors import customer_subscriptions, list_plans
+from plans.models import SubscriptionStatus
+from plans.selectors import customer_subscriptions, get_customer_subscription, list_plans, pending_subscriptions
 
 CUSTOMERS_PER_PAGE = 20
 
@@ -73,16 +66,11 @@ def customer_list(request):
 
 def _form_page(request, *, customer=None):
     """The one form behind both "Add a customer" and "Edit customer"."""
-    lock_reason = external_id_lock_reason(customer=customer) if customer else None
-    if customer is not None:
-        initial = {name: getattr(customer, name) or "" for name in CustomerForm.base_fields}
-        metadata_initial = [
-            {"id": str(item.id), "key": item.key, "value": item.value, "display_in_invoice": item.display_in_invoice}
-            for item in customer.metadata.all()
-        ]
-    else:
-        initial, metadata_initial = {}, []
-    form = CustomerForm(request.POST or None, initial=initial, lock_reason=lock_reason)
+    metadata_initial = [
+        {"id": str(item.id), "key": item.key, "value": item.value, "display_in_invoice": item.display_in_invoice}
+        for item in (customer.metadata.all() if customer is not None else [])
+    ]
+    form = CustomerForm(request.POST or None, customer=customer)
     formset = MetadataFormSet(request.POST or None, initial=metadata_initial, prefix="metadata")
     metadata_errors: list[str] = []
     creating = customer is None
@@ -94,7 +82,7 @@ def _form_page(request, *, customer=None):
             else:
                 customer = update_customer(customer=customer, data=data)
         except ValidationFailed as exc:
-            metadata_errors = add_domain_errors(form, exc.details)
+            metadata_errors = form.add_service_errors(exc)
         else:
             messages.success(request, "Customer created." if creating else "Customer saved.")
             url = reverse("customers:detail", args=[customer.pk])
@@ -143,15 +131,14 @@ def _subscriptions_tab(request, customer) -> dict:
 
 def _usage_tab(request, customer) -> dict:
     """The running period's usage of one active subscription: totals, charges and a daily chart."""
-    subscriptions = list(
-        with_usage_relations(
-            Subscription.objects.filter(customer=customer, status=SubscriptionStatus.ACTIVE).order_by("-created_at")
-        )
-    )
-    pending = Subscription.objects.filter(customer=customer, status=SubscriptionStatus.PENDING).select_related("plan")
+    subscriptions = list(active_subscriptions_with_usage(customer=customer))
     selected = next((s for s in subscriptions if str(s.pk) == request.GET.get("subscription")), None)
     selected = selected or (subscriptions[0] if subscriptions else None)
-    context = {"active_subscriptions": subscriptions, "pending_subscriptions": list(pending), "selected": selected}
+    context = {
+        "active_subscriptions": subscriptions,
+        "pending_subscriptions": list(pending_subscriptions(customer=customer)),
+        "selected": selected,
+    }
     if selected is not None:
         usage = current_usage(subscription=selected)
         context.update(usage=usage, chart=daily_bar_chart(daily_events(usage)))
@@ -196,8 +183,8 @@ def customer_assign_plan(request, customer_id):
         }
         try:
             create_subscription(organization=request.organization, data=data)
-        except ValidationFailed as exc:
-            add_subscription_errors(form, exc.details)
+        except (ValidationFailed, NotFound) as exc:  # NotFound: the plan was deleted meanwhile
+            form.add_service_errors(exc)
         else:
             messages.success(request, "Plan assigned.")
             return redirect("customers:tab", customer.pk, "subscriptions")
@@ -208,15 +195,12 @@ def customer_assign_plan(request, customer_id):
 @staff_page
 def customer_terminate_subscription(request, customer_id, subscription_id):
     customer = get_customer(organization=request.organization, customer_id=customer_id)
-    subscription = Subscription.objects.filter(customer=customer, pk=subscription_id).first()
-    if subscription is None:
-        raise Http404("subscription_not_found")
+    subscription = get_customer_subscription(customer=customer, subscription_id=subscription_id)
     try:
-        terminate_subscription(subscription=subscription)
-    except NotFound:
-        messages.error(request, "This subscription has already ended.")
+        ended = terminate_subscription(subscription=subscription)
+    except NotFound as exc:
+        messages.error(request, error_message(exc, resource="subscription"))
     else:
-        messages.success(
-            request, "Subscription terminated." if subscription.status == "active" else "Subscription canceled."
-        )
+        terminated = ended.status == SubscriptionStatus.TERMINATED
+        messages.success(request, "Subscription terminated." if terminated else "Subscription canceled.")
     return redirect("customers:tab", customer.pk, "subscriptions")

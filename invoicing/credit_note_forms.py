@@ -6,23 +6,16 @@ from decimal import Decimal
 from django import forms
 
 from billing.currencies import minor_unit_digits
+from billing.errors import DomainError
 from billing.money import from_minor_units, parse_decimal, to_minor_units
+from billing.staff_errors import add_form_errors, sentence
 from invoicing.models import CreditNoteReason, PaymentStatus
-
-# Sentences shown next to a field for each error code the credit note service raises.
-ERROR_MESSAGES = {
-    "value_is_mandatory": "This field is required.",
-    "value_is_invalid": "This value is not valid.",
-    "value_is_out_of_range": "Enter an amount of zero or more.",
-    "higher_than_remaining_fee_amount": "More than what is left to give back on this fee.",
-    "higher_than_remaining_invoice_amount": "More than what is left to give back on this invoice.",
-    "cannot_refund_unpaid_invoice": "Refunds are only possible on a paid invoice.",
-    "does_not_match_item_amounts": "Credit and refund must add up to the total of the fees given back.",
-    "total_amount_must_be_positive": "Enter an amount to give back on at least one fee.",
-}
 
 # Amounts are stored as 64-bit integers of minor units; nothing real comes near this.
 MAX_DIGITS = 14
+
+# The service's fields that this form names otherwise.
+SERVICE_FIELDS = {"credit_amount_cents": "credit_amount", "refund_amount_cents": "refund_amount"}
 
 AMOUNT_ATTRS = {"inputmode": "decimal", "autocomplete": "off", "placeholder": "0.00", "class": "amount-input"}
 
@@ -60,7 +53,6 @@ class CreditNoteForm(forms.Form):
         self.digits = minor_unit_digits(self.currency)
         self.remaining = remaining
         self.fees = fees
-        self.item_errors: list[str] = []
         placeholder = format(from_minor_units(0, self.currency), "f")
         for fee in fees:
             left = remaining.per_fee.get(fee.pk, 0)
@@ -98,7 +90,7 @@ class CreditNoteForm(forms.Form):
         if value is None:
             return None, "Enter an amount such as 12.50."
         if value < 0:
-            return None, ERROR_MESSAGES["value_is_out_of_range"]
+            return None, sentence("value_is_out_of_range", resource="credit_note")
         if value.adjusted() > MAX_DIGITS:
             return None, "This amount is too large."
         if value != value.quantize(Decimal(1).scaleb(-self.digits)):
@@ -151,25 +143,19 @@ class CreditNoteForm(forms.Form):
             "refund_amount_cents": data["refund_cents"],
         }
 
-    def add_service_errors(self, details: dict[str, list[str]]) -> None:
-        """Put the service's error codes next to their fields, as sentences."""
-        for field, codes in details.items():
-            for code in codes:
-                message = ERROR_MESSAGES.get(code, code.replace("_", " ").capitalize() + ".")
-                if field == "amount_cents" and code == "higher_than_remaining_fee_amount":
-                    self._fee_errors(message)
-                elif field in ("reason", "description"):
-                    self.add_error(field, message)
-                elif field == "credit_amount_cents":
-                    self.add_error("credit_amount", message)
-                elif field == "refund_amount_cents":
-                    self.add_error("refund_amount", message)
-                elif code == "does_not_match_item_amounts":
-                    self.add_error("credit_amount", message)
-                elif field == "items" and code == "value_is_mandatory":
-                    self.item_errors.append(ERROR_MESSAGES["total_amount_must_be_positive"])
-                else:  # items, base: about the fees given back as a whole
-                    self.item_errors.append(message)
+    def add_service_errors(self, error: DomainError) -> None:
+        """Put the service's refusal in words next to the field it concerns; what concerns the fees
+        given back as a whole goes above them (the form's non-field errors)."""
+        kept = add_form_errors(
+            self, error, resource="credit_note", fields=SERVICE_FIELDS, elsewhere={"amount_cents", "base"}
+        )
+        for item in kept:
+            if item.code == "higher_than_remaining_fee_amount":
+                self._fee_errors(item.text)
+            elif item.code == "does_not_match_item_amounts":
+                self.add_error("credit_amount", item.text)
+            else:
+                self.add_error(None, item.text)
 
     def _fee_errors(self, message: str) -> None:
         """Mark the fees whose amount exceeds what is left on them (the service names no fee)."""
@@ -179,4 +165,4 @@ class CreditNoteForm(forms.Form):
             left = from_minor_units(self.remaining.per_fee.get(fee.pk, 0), self.currency)
             self.add_error(self.fee_field_name(fee), f"{message} At most {left:,} {self.currency}.")
         if not over:
-            self.item_errors.append(message)
+            self.add_error(None, message)

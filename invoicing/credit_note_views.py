@@ -10,7 +10,8 @@ from django.views.decorators.http import require_http_methods, require_POST
 
 from billing.errors import NotAllowed, NotFound, ValidationFailed
 from billing.staff import staff_page
-from invoicing.credit_note_forms import ERROR_MESSAGES, CreditNoteForm
+from billing.staff_errors import error_message, sentence, sentences
+from invoicing.credit_note_forms import CreditNoteForm
 from invoicing.credit_notes import (
     create_credit_note,
     customer_credit_balance_cents,
@@ -21,13 +22,7 @@ from invoicing.credit_notes import (
     void_credit_note,
 )
 from invoicing.models import CreditNote, InvoiceStatus, RefundStatus
-from invoicing.selectors import get_invoice, invoice_number
-
-# Why an action was refused, in words (the API answers the code).
-REFUSALS = {
-    "invalid_type_or_status": "A credit note can only be issued on a finalized invoice.",
-    "not_voidable": "Only a credit note with credit still available can be voided.",
-}
+from invoicing.selectors import customer_credit_notes, get_invoice, invoice_number
 
 
 def _back(request, default: str) -> str:
@@ -56,10 +51,8 @@ def _estimate(form: CreditNoteForm, data) -> dict:
             invoice=form.invoice,
             items=[{"fee_id": str(fee_id), "amount_cents": cents} for fee_id, cents in items.items()],
         )
-    except ValidationFailed as exc:
-        result["errors"] = [ERROR_MESSAGES.get(code, code) for codes in exc.details.values() for code in codes]
-    except (NotAllowed, NotFound) as exc:
-        result["errors"] = [REFUSALS.get(getattr(exc, "code", ""), "These amounts cannot be estimated.")]
+    except (ValidationFailed, NotAllowed, NotFound) as exc:
+        result["errors"] = [item.text for item in sentences(exc, resource="credit_note")]
     else:
         result["estimate"] = estimate
     return result
@@ -71,7 +64,7 @@ def credit_note_create(request, invoice_id):
     invoice = get_invoice(organization=request.organization, invoice_id=invoice_id)
     invoice_url = reverse("invoicing:detail", args=[invoice.pk])
     if invoice.status != InvoiceStatus.FINALIZED:
-        messages.error(request, REFUSALS["invalid_type_or_status"])
+        messages.error(request, sentence("invalid_type_or_status", resource="credit_note"))
         return redirect(invoice_url)
     remaining = remaining_on(invoice)
     fees = list(invoice.fees.all())
@@ -84,12 +77,8 @@ def credit_note_create(request, invoice_id):
     if request.method == "POST" and not estimating and form.is_valid():
         try:
             note = create_credit_note(invoice=invoice, **form.service_kwargs())
-        except ValidationFailed as exc:
-            form.add_service_errors(exc.details)
-        except NotFound:
-            form.item_errors.append("A fee given back is not on this invoice. Reload the page.")
-        except NotAllowed as exc:
-            form.item_errors.append(REFUSALS.get(exc.code, "A credit note cannot be issued on this invoice."))
+        except (ValidationFailed, NotFound, NotAllowed) as exc:
+            form.add_service_errors(exc)
         else:
             messages.success(request, f"Credit note {note.number} issued.")
             return redirect(invoice_url)
@@ -134,7 +123,7 @@ def credit_note_void(request, credit_note_id):
     try:
         void_credit_note(credit_note=note)
     except NotAllowed as exc:
-        messages.error(request, REFUSALS.get(exc.code, "This credit note cannot be voided."))
+        messages.error(request, error_message(exc, resource="credit_note"))
     else:
         messages.success(request, f"Credit note {note.number} voided: its remaining credit can no longer be used.")
     return redirect(_back(request, reverse("invoicing:credit_note_detail", args=[note.pk])))
@@ -148,11 +137,7 @@ def credit_note_refund_status(request, credit_note_id):
     try:
         update_refund_status(credit_note=note, refund_status=status)
     except ValidationFailed as exc:
-        codes = [code for codes in exc.details.values() for code in codes]
-        if "no_refund_amount" in codes:
-            messages.error(request, "This credit note has no refund.")
-        else:
-            messages.error(request, "Choose a refund status: pending, succeeded or failed.")
+        messages.error(request, error_message(exc, resource="credit_note"))
     else:
         messages.success(request, f"Refund marked {RefundStatus(status).label.lower()}.")
     return redirect("invoicing:credit_note_detail", note.pk)
@@ -164,7 +149,7 @@ def credit_note_refund_status(request, credit_note_id):
 def customer_credit_notes_tab(request, customer) -> dict:
     """The customer's credit balance still to use (per currency) and all their credit notes, newest
     first, in a fixed number of queries."""
-    notes = list(CreditNote.objects.filter(customer=customer).select_related("invoice").order_by("-created_at", "-id"))
+    notes = list(customer_credit_notes(customer=customer))
     currencies = sorted({note.currency for note in notes}) or ([customer.currency] if customer.currency else [])
     return {
         "credit_notes": notes,

@@ -8,10 +8,12 @@ from django.db.models import Prefetch, Q, QuerySet
 from billing.errors import NotFound
 from customers.models import Customer, CustomerMetadata
 from invoicing.billing_windows import billing_windows
-from invoicing.models import Fee, Invoice, InvoiceStatus, InvoiceSubscription
+from invoicing.models import CreditNote, Fee, Invoice, InvoiceStatus, InvoiceSubscription
 from invoicing.numbering import draft_number
+from invoicing.usage import with_usage_relations
 from organizations.models import Organization
 from plans.billing_periods import BillingPeriod
+from plans.models import Subscription, SubscriptionStatus
 
 ONE_SECOND = timedelta(seconds=1)
 CUSTOMER_METADATA = Prefetch("customer__metadata", queryset=CustomerMetadata.objects.order_by("created_at", "key"))
@@ -166,3 +168,20 @@ def billing_details(invoice: Invoice) -> dict:
     if invoice.status != InvoiceStatus.DRAFT and invoice.customer_snapshot:
         return invoice.customer_snapshot
     return customer_billing_details(invoice.customer)
+
+
+def active_subscriptions_with_usage(*, customer: Customer) -> QuerySet[Subscription]:
+    """The customer's active subscriptions, newest first, with what computing their usage reads."""
+    return with_usage_relations(
+        Subscription.objects.filter(customer=customer, status=SubscriptionStatus.ACTIVE).order_by("-created_at", "id")
+    )
+
+
+def customer_credit_notes(*, customer: Customer) -> QuerySet[CreditNote]:
+    """All the customer's credit notes with their invoice, newest first (the Credit notes tab)."""
+    return CreditNote.objects.filter(customer=customer).select_related("invoice").order_by("-created_at", "-id")
+
+
+def invoice_credit_notes(*, invoice: Invoice) -> QuerySet[CreditNote]:
+    """The credit notes issued on an invoice, in the order they were numbered (the invoice page)."""
+    return CreditNote.objects.filter(organization_id=invoice.organization_id, invoice=invoice).order_by("sequential_id")

@@ -9,20 +9,23 @@ from django_countries import countries
 
 from billing.errors import NotAllowed
 from billing.staff import staff_page
+from billing.staff_errors import error_message
 from invoicing.api import decimal_string
 from invoicing.lifecycle import finalize_draft, refresh_draft, total_due_amount_cents, void_invoice
 from invoicing.models import InvoiceStatus
 from invoicing.numbering import draft_number
-from invoicing.selectors import ONE_SECOND, billing_details, covered_periods, get_invoice, invoice_number, list_invoices
+from invoicing.selectors import (
+    ONE_SECOND,
+    billing_details,
+    covered_periods,
+    get_invoice,
+    invoice_credit_notes,
+    invoice_number,
+    list_invoices,
+)
 
 INVOICES_PER_PAGE = 20
 STATUS_FILTERS = [("", "All"), *InvoiceStatus.choices]
-
-# Why an action was refused, in words (the API answers the code).
-REFUSALS = {
-    "invalid_type_or_status": "Only a draft invoice can be finalized or refreshed.",
-    "not_voidable": "Only a finalized invoice can be voided.",
-}
 
 
 @require_GET
@@ -67,9 +70,12 @@ def _invoice_context(invoice) -> dict:
 @staff_page
 def invoice_detail(request, invoice_id):
     invoice = get_invoice(organization=request.organization, invoice_id=invoice_id)
+    # A draft has no credit note: the page shows the card from finalization on.
+    credit_notes = list(invoice_credit_notes(invoice=invoice)) if invoice.status != InvoiceStatus.DRAFT else []
+    context = {**_invoice_context(invoice), "credit_notes": credit_notes}
     # Periods and fee ranges read in the customer's timezone, as the customer's Usage tab shows them.
     with timezone.override(invoice.customer.applicable_timezone):
-        return render(request, "invoicing/detail.html", _invoice_context(invoice))
+        return render(request, "invoicing/detail.html", context)
 
 
 @require_GET
@@ -91,7 +97,7 @@ def _act(request, invoice_id, action, done: str):
     try:
         action(invoice=invoice)
     except NotAllowed as exc:
-        messages.error(request, REFUSALS.get(exc.code, "This action is not allowed on this invoice."))
+        messages.error(request, error_message(exc, resource="invoice"))
     else:
         messages.success(request, done)
     return redirect("invoicing:detail", invoice.pk)

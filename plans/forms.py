@@ -6,52 +6,18 @@ from decimal import Decimal
 from django import forms
 
 from billing.currencies import CURRENCY_CHOICES, is_currency, minor_unit_digits
+from billing.errors import DomainError
 from billing.money import from_minor_units, parse_decimal, to_minor_units
+from billing.staff_errors import add_form_errors, sentence
 from plans.charge_models import CHARGE_MODELS, validate_properties
 from plans.models import AggregationType, PlanInterval
-
-# Sentences shown next to a field for each error code the services raise.
-ERROR_MESSAGES = {
-    "value_is_mandatory": "This field is required.",
-    "value_is_invalid": "This value is not valid.",
-    "value_is_too_long": "This value is too long.",
-    "value_is_out_of_range": "This amount is too large.",
-    # Charge properties (plans/charge_models.py). Amounts are JSON strings, as in Lago's API.
-    "invalid_amount": 'Enter an amount of 0 or more as a quoted decimal, such as "0.5".',
-    "invalid_rate": 'Enter a percentage of 0 or more as a quoted decimal, such as "1.5".',
-    "invalid_fixed_amount": 'Enter a fixed amount of 0 or more as a quoted decimal, such as "0.2".',
-    "invalid_free_units": "Enter a whole number of free units, 0 or more (not quoted).",
-    "invalid_package_size": "Enter a whole number of units per package, 1 or more (not quoted).",
-    "invalid_free_units_per_events": "Enter a whole number of free events, 1 or more (not quoted).",
-    "invalid_free_units_per_total_aggregation": 'Enter a free amount of 0 or more as a quoted decimal, such as "500".',
-    "per_transaction_max_lower_than_per_transaction_min": "The maximum per transaction is below the minimum.",
-    "missing_graduated_ranges": "Add at least one range.",
-    "missing_volume_ranges": "Add at least one range.",
-    "invalid_graduated_ranges": (
-        "Ranges must start at 0 (or 1), follow each other without gaps (each from_value is the previous "
-        "to_value + 1, or equal to it), use whole numbers, and end with an open range (to_value null)."
-    ),
-    "invalid_volume_ranges": (
-        "Ranges must start at 0 (or 1), each from_value must be the previous to_value + 1, bounds are "
-        "whole numbers, and the last range is open (to_value null)."
-    ),
-    "invalid_type": "Enter a list of non-empty property names.",
-    "invalid_aggregation_type_or_charge_model": (
-        "The percentage model cannot price a metric aggregated with “latest”: pick another model or metric."
-    ),
-}
-
-# Per-resource wording for the codes whose meaning depends on what is edited.
-METRIC_MESSAGES = {
-    "value_already_exist": "Already used by another billable metric.",
-    "value_is_not_editable": (
-        "Cannot change while a plan charges this metric: its past usage was aggregated with the current value."
-    ),
-}
-PLAN_MESSAGES = {
-    "value_already_exist": "Already used by another plan.",
-    "value_is_not_editable": "Cannot change once the plan has subscriptions: their billing depends on it.",
-}
+from plans.services import (
+    LOCKED_METRIC_FIELDS,
+    LOCKED_PLAN_FIELDS,
+    charge_model_fits_metric,
+    metric_is_locked,
+    plan_is_locked,
+)
 
 CHARGE_MODEL_LABELS = {
     "standard": "Standard",
@@ -97,10 +63,9 @@ def properties_examples() -> list[tuple[str, str, str, str]]:
     ]
 
 
-def message_for(code: str, overrides: dict[str, str] | None = None) -> str:
-    if overrides and code in overrides:
-        return overrides[code]
-    return ERROR_MESSAGES.get(code, code.replace("_", " ").capitalize() + ".")
+def _lock_reason(resource: str, locked: bool) -> str | None:
+    """Why the service refuses to change the locked fields, in the words of its refusal."""
+    return sentence("value_is_not_editable", resource=resource) if locked else None
 
 
 def _locked(form: forms.Form, names: tuple[str, ...], reason: str | None) -> None:
@@ -143,17 +108,20 @@ class BillableMetricForm(forms.Form):
         help_text="The event property to aggregate, such as “gb”. Required for every aggregation except count.",
     )
 
-    def __init__(self, *args, lock_reason: str | None = None, **kwargs):
+    def __init__(self, *args, metric=None, **kwargs):
+        if metric is not None:
+            kwargs["initial"] = {name: getattr(metric, name) or "" for name in self.base_fields}
         super().__init__(*args, **kwargs)
-        self.lock_reason = lock_reason
-        _locked(self, ("code", "aggregation_type", "field_name"), lock_reason)
+        # The service's own predicate: the fields are offered locked exactly when a change is refused.
+        self.lock_reason = _lock_reason("billable_metric", metric is not None and metric_is_locked(metric))
+        _locked(self, LOCKED_METRIC_FIELDS, self.lock_reason)
 
     def service_data(self) -> dict:
         return {name: self.cleaned_data.get(name) for name in self.fields}
 
-    @staticmethod
-    def initial_for(metric) -> dict:
-        return {name: getattr(metric, name) or "" for name in BillableMetricForm.base_fields}
+    def add_service_errors(self, error: DomainError) -> None:
+        """Put the service's refusal next to each field."""
+        add_form_errors(self, error, resource="billable_metric", lock_reason=self.lock_reason)
 
 
 # Plans ----------------------------------------------------------------------------------------
@@ -188,10 +156,13 @@ class PlanForm(forms.Form):
         help_text="Days without the base amount at the start of a subscription. Empty: no trial.",
     )
 
-    def __init__(self, *args, lock_reason: str | None = None, **kwargs):
+    def __init__(self, *args, plan=None, **kwargs):
+        if plan is not None:
+            kwargs["initial"] = _plan_initial(plan)
         super().__init__(*args, **kwargs)
-        self.lock_reason = lock_reason
-        _locked(self, ("interval", "amount_currency"), lock_reason)
+        # The service's own predicate: the fields are offered locked exactly when a change is refused.
+        self.lock_reason = _lock_reason("plan", plan is not None and plan_is_locked(plan))
+        _locked(self, LOCKED_PLAN_FIELDS, self.lock_reason)
 
     def clean(self):
         cleaned = super().clean()
@@ -226,18 +197,23 @@ class PlanForm(forms.Form):
         data["trial_period"] = self.cleaned_data.get("trial_period") or 0
         return data
 
-    @staticmethod
-    def initial_for(plan) -> dict:
-        return {
-            "name": plan.name,
-            "code": plan.code,
-            "description": plan.description or "",
-            "interval": plan.interval,
-            "amount": canonical_amount(plan.amount_cents, plan.amount_currency),
-            "amount_currency": plan.amount_currency,
-            "pay_in_advance": plan.pay_in_advance,
-            "trial_period": plan.trial_period or None,
-        }
+    def add_service_errors(self, error: DomainError) -> None:
+        """Put the service's refusal next to each plan field. The plan's own fields are all on this
+        form, so the rest is about its charges: the template shows the non-field errors above them."""
+        add_form_errors(self, error, resource="plan", fields={"amount_cents": "amount"}, lock_reason=self.lock_reason)
+
+
+def _plan_initial(plan) -> dict:
+    return {
+        "name": plan.name,
+        "code": plan.code,
+        "description": plan.description or "",
+        "interval": plan.interval,
+        "amount": canonical_amount(plan.amount_cents, plan.amount_currency),
+        "amount_currency": plan.amount_currency,
+        "pay_in_advance": plan.pay_in_advance,
+        "trial_period": plan.trial_period or None,
+    }
 
 
 def canonical_amount(amount_cents: int, currency: str) -> str:
@@ -299,12 +275,17 @@ class ChargeForm(forms.Form):
     def clean(self):
         cleaned = super().clean()
         model = cleaned.get("charge_model")
-        if model and "properties" in cleaned and not self.cleaned_data.get("DELETE"):
-            # The domain's own validator, run per row so each error lands on its row.
+        if not model or cleaned.get("DELETE"):
+            return cleaned
+        # The service's own rules, run per row so that each refusal lands on its row.
+        if "properties" in cleaned:
             _, errors = validate_properties(model, cleaned["properties"])
             for key, codes in errors.items():
                 for code in codes:
-                    self.add_error("properties", f"{key}: {message_for(code)}")
+                    self.add_error("properties", f"{key}: {sentence(code, resource='plan', field=key)}")
+        metric = self.metrics.get(cleaned.get("billable_metric_id") or "")
+        if metric is not None and not charge_model_fits_metric(model, metric):
+            self.add_error("charge_model", sentence("invalid_aggregation_type_or_charge_model", resource="plan"))
         return cleaned
 
     def service_row(self) -> dict:
@@ -372,20 +353,3 @@ def charge_initial(charge) -> dict:
         "properties": json.dumps(charge.properties, indent=2),
         "invoice_display_name": charge.invoice_display_name or "",
     }
-
-
-def add_domain_errors(form: forms.Form, details: dict[str, list[str]], overrides: dict[str, str]) -> list[str]:
-    """Put the service's error codes next to their fields, as sentences; return those of no field."""
-    field_map = {"amount_cents": "amount"}
-    other: list[str] = []
-    for field, codes in details.items():
-        name = field_map.get(field, field)
-        for code in codes:
-            message = message_for(code, overrides)
-            if code == "value_is_not_editable" and getattr(form, "lock_reason", None):
-                message = form.lock_reason
-            if name in form.fields:
-                form.add_error(name, message)
-            else:
-                other.append(f"{field}: {message}" if field not in ("charges", "charge_model") else message)
-    return other

@@ -1,10 +1,10 @@
 """Reads shared by the staff pages and the API for metrics, plans and subscriptions."""
 
-from django.db.models import Case, Prefetch, QuerySet, Value, When
+from django.db.models import Case, Count, Prefetch, QuerySet, Value, When
 
 from billing.errors import NotFound
 from organizations.models import Organization
-from plans.models import BillableMetric, Charge, Plan, Subscription, SubscriptionStatus
+from plans.models import LIVE_SUBSCRIPTION_STATUSES, BillableMetric, Charge, Plan, Subscription, SubscriptionStatus
 
 
 def list_billable_metrics(*, organization: Organization) -> QuerySet[BillableMetric]:
@@ -18,6 +18,33 @@ def get_billable_metric(*, organization: Organization, code: str) -> BillableMet
     if metric is None:
         raise NotFound("billable_metric")
     return metric
+
+
+def get_billable_metric_by_id(*, organization: Organization, metric_id) -> BillableMetric:
+    """A live metric by its internal id, as staff URLs address them (the API uses the code)."""
+    metric = list_billable_metrics(organization=organization).filter(pk=metric_id).first()
+    if metric is None:
+        raise NotFound("billable_metric")
+    return metric
+
+
+def billable_metrics_by_name(*, organization: Organization) -> QuerySet[BillableMetric]:
+    """The live metrics in the order a person looks for one in a list of choices."""
+    return list_billable_metrics(organization=organization).order_by("name", "code")
+
+
+def plans_charging(*, metric: BillableMetric) -> QuerySet[Plan]:
+    """The live plans with a live charge on this metric, by name (they keep it from being deleted)."""
+    return (
+        Plan.objects.filter(
+            organization_id=metric.organization_id,
+            deleted_at__isnull=True,
+            charges__billable_metric=metric,
+            charges__deleted_at__isnull=True,
+        )
+        .distinct()
+        .order_by("name", "id")
+    )
 
 
 def _with_charges(queryset: QuerySet[Plan]) -> QuerySet[Plan]:
@@ -41,6 +68,26 @@ def get_plan(*, organization: Organization, code: str) -> Plan:
     if plan is None:
         raise NotFound("plan")
     return plan
+
+
+def get_plan_by_id(*, organization: Organization, plan_id) -> Plan:
+    """A live plan with its live charges, by its internal id, as staff URLs address them."""
+    plan = list_plans(organization=organization).filter(pk=plan_id).first()
+    if plan is None:
+        raise NotFound("plan")
+    return plan
+
+
+def live_subscription_counts(*, plan: Plan) -> dict[str, int]:
+    """How many of the plan's subscriptions are pending and active, in one query."""
+    counts = dict(
+        plan.subscriptions.filter(status__in=LIVE_SUBSCRIPTION_STATUSES)
+        .values("status")
+        .annotate(count=Count("id"))
+        .values_list("status", "count")
+        .order_by()
+    )
+    return {status: counts.get(status, 0) for status in LIVE_SUBSCRIPTION_STATUSES}
 
 
 def plan_with_charges(*, plan_id) -> Plan:
@@ -96,3 +143,22 @@ def customer_subscriptions(*, customer) -> QuerySet[Subscription]:
         )
         .order_by("ended", "-created_at")  # live ones first, newest first within each group
     )
+
+
+def pending_subscriptions(*, customer) -> QuerySet[Subscription]:
+    """The customer's subscriptions that start later, newest first."""
+    return (
+        Subscription.objects.filter(customer=customer, status=SubscriptionStatus.PENDING)
+        .select_related("plan")
+        .order_by("-created_at", "id")
+    )
+
+
+def get_customer_subscription(*, customer, subscription_id) -> Subscription:
+    """One of the customer's subscriptions by its internal id, whatever its status."""
+    subscription = Subscription.objects.filter(
+        organization_id=customer.organization_id, customer=customer, pk=subscription_id
+    ).first()
+    if subscription is None:
+        raise NotFound("subscription")
+    return subscription

@@ -68,6 +68,11 @@ def _metric_charged(metric: BillableMetric) -> bool:
     return metric.charges.filter(deleted_at__isnull=True, plan__deleted_at__isnull=True).exists()
 
 
+# What `metric_is_locked` and `plan_is_locked` fix (the staff forms show these fields locked).
+LOCKED_METRIC_FIELDS = ("code", "aggregation_type", "field_name")
+LOCKED_PLAN_FIELDS = ("interval", "amount_currency")
+
+
 def metric_is_locked(metric: BillableMetric) -> bool:
     """Whether the code, aggregation and field of a metric are fixed: a live plan prices it, or
     events were already counted under it (changing them would rewrite past usage). The staff form
@@ -91,7 +96,7 @@ def create_billable_metric(*, organization: Organization, data: dict[str, Any]) 
 def update_billable_metric(*, metric: BillableMetric, data: dict[str, Any]) -> BillableMetric:
     fields = _clean_metric(data, partial=True)
     locked = metric_is_locked(metric)
-    for field in ("code", "aggregation_type", "field_name"):
+    for field in LOCKED_METRIC_FIELDS:
         if locked and field in fields and fields[field] != getattr(metric, field):
             raise ValidationFailed({field: ["value_is_not_editable"]})
     for field, value in fields.items():
@@ -156,6 +161,19 @@ def _clean_plan(data: dict[str, Any], *, partial: bool) -> dict[str, Any]:
     return cleaned
 
 
+def charge_model_fits_metric(charge_model: str, metric: BillableMetric) -> bool:
+    """Whether the charge model can price the metric: a percentage of the latest value of a property
+    means nothing. The staff form asks the same question on each charge row."""
+    return not (charge_model == "percentage" and metric.aggregation_type == AggregationType.LATEST)
+
+
+def plan_is_locked(plan: Plan) -> bool:
+    """Whether the interval and currency of a plan are fixed: it has subscriptions (even ended ones),
+    whose billing periods and invoices were computed with them. The staff form asks the same question
+    before it offers those fields."""
+    return plan.subscriptions.exists()
+
+
 def _clean_charges(organization: Organization, charges: Any) -> list[dict[str, Any]]:
     if not isinstance(charges, list) or not all(isinstance(item, dict) for item in charges):
         raise ValidationFailed({"charges": ["value_is_invalid"]})
@@ -176,7 +194,7 @@ def _clean_charges(organization: Organization, charges: Any) -> list[dict[str, A
             add_error(errors, "charge_model", "value_is_invalid")
             continue
         metric = metrics[str(item["billable_metric_id"])]
-        if charge_model == "percentage" and metric.aggregation_type == AggregationType.LATEST:
+        if not charge_model_fits_metric(charge_model, metric):
             add_error(errors, "charge_model", "invalid_aggregation_type_or_charge_model")
             continue
         properties, property_errors = validate_properties(charge_model, item.get("properties"))
@@ -239,10 +257,9 @@ def create_plan(*, organization: Organization, data: dict[str, Any]) -> Plan:
 def update_plan(*, plan: Plan, data: dict[str, Any]) -> Plan:
     """Write the fields present in `data`; replace the charges when `charges` is sent."""
     fields = _clean_plan(data, partial=True)
-    has_subscriptions = plan.subscriptions.exists()
-    for field in ("interval", "amount_currency"):
-        # Billing periods and invoice currency of existing subscriptions depend on these.
-        if has_subscriptions and field in fields and fields[field] != getattr(plan, field):
+    locked = plan_is_locked(plan)
+    for field in LOCKED_PLAN_FIELDS:
+        if locked and field in fields and fields[field] != getattr(plan, field):
             raise ValidationFailed({field: ["value_is_not_editable"]})
     charges = _clean_charges(plan.organization, data["charges"] or []) if "charges" in data else None
     for field, value in fields.items():

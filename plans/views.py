@@ -4,7 +4,6 @@ import json
 
 from django.contrib import messages
 from django.core.paginator import Paginator
-from django.http import Http404
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods
@@ -12,22 +11,27 @@ from django_htmx.http import HttpResponseClientRedirect
 
 from billing.errors import NotAllowed, NotFound, ValidationFailed
 from billing.staff import staff_page
+from billing.staff_errors import error_message
 from invoicing.subscriptions import delete_plan
 from plans.forms import (
     CHARGE_MODEL_LABELS,
-    METRIC_MESSAGES,
-    PLAN_MESSAGES,
     BillableMetricForm,
     ChargeFormSet,
     PlanForm,
-    add_domain_errors,
     charge_initial,
     format_amount,
-    message_for,
     properties_examples,
 )
-from plans.models import LIVE_SUBSCRIPTION_STATUSES
-from plans.selectors import list_billable_metrics, list_plans
+from plans.models import SubscriptionStatus
+from plans.selectors import (
+    billable_metrics_by_name,
+    get_billable_metric_by_id,
+    get_plan_by_id,
+    list_billable_metrics,
+    list_plans,
+    live_subscription_counts,
+    plans_charging,
+)
 from plans.services import (
     create_billable_metric,
     create_plan,
@@ -43,14 +47,6 @@ def _redirect(request, url):
     return HttpResponseClientRedirect(url) if request.htmx else redirect(url)
 
 
-def _get(queryset, pk):
-    # The selectors look metrics and plans up by code (the API's key); staff URLs carry the id.
-    obj = queryset.filter(pk=pk).first()
-    if obj is None:
-        raise Http404
-    return obj
-
-
 def _page(request, queryset):
     paginator = Paginator(queryset, PER_PAGE)
     return paginator.get_page(request.GET.get("page")), paginator.count
@@ -60,19 +56,7 @@ def _page(request, queryset):
 
 
 def _get_metric(request, metric_id):
-    return _get(list_billable_metrics(organization=request.organization), metric_id)
-
-
-def _metric_plans(metric):
-    """Live plans with a live charge on this metric (they block deletion)."""
-    return list(
-        {
-            charge.plan
-            for charge in metric.charges.filter(deleted_at__isnull=True, plan__deleted_at__isnull=True).select_related(
-                "plan"
-            )
-        }
-    )
+    return get_billable_metric_by_id(organization=request.organization, metric_id=metric_id)
 
 
 @require_GET
@@ -83,11 +67,7 @@ def metric_list(request):
 
 
 def _metric_form_page(request, *, metric=None):
-    lock_reason = None
-    if metric is not None and metric.charges.filter(deleted_at__isnull=True).exists():
-        lock_reason = METRIC_MESSAGES["value_is_not_editable"]
-    initial = BillableMetricForm.initial_for(metric) if metric else {}
-    form = BillableMetricForm(request.POST or None, initial=initial, lock_reason=lock_reason)
+    form = BillableMetricForm(request.POST or None, metric=metric)
     creating = metric is None
     if request.method == "POST" and form.is_valid():
         try:
@@ -96,8 +76,7 @@ def _metric_form_page(request, *, metric=None):
             else:
                 update_billable_metric(metric=metric, data=form.service_data())
         except ValidationFailed as exc:
-            for message in add_domain_errors(form, exc.details, METRIC_MESSAGES):
-                form.add_error(None, message)
+            form.add_service_errors(exc)
         else:
             messages.success(request, "Billable metric created." if creating else "Billable metric saved.")
             return _redirect(request, reverse("plans:metric_list"))
@@ -124,12 +103,12 @@ def metric_delete(request, metric_id):
     if request.method == "POST":
         try:
             delete_billable_metric(metric=metric)
-        except NotAllowed:
-            error = "This metric is charged in a plan: remove the charge from the plans below first."
+        except NotAllowed as exc:
+            error = error_message(exc, resource="billable_metric")
         else:
             messages.success(request, f"Billable metric {metric.name} deleted.")
             return _redirect(request, reverse("plans:metric_list"))
-    context = {"metric": metric, "plans": _metric_plans(metric), "error": error}
+    context = {"metric": metric, "plans": list(plans_charging(metric=metric)), "error": error}
     return render(request, "plans/metric_delete.html", context, status=409 if error else 200)
 
 
@@ -137,7 +116,7 @@ def metric_delete(request, metric_id):
 
 
 def _get_plan(request, plan_id):
-    return _get(list_plans(organization=request.organization), plan_id)
+    return get_plan_by_id(organization=request.organization, plan_id=plan_id)
 
 
 @require_GET
@@ -151,19 +130,17 @@ def plan_list(request):
 
 def _plan_form_page(request, *, plan=None):
     creating = plan is None
-    lock_reason = None
-    if plan is not None and plan.subscriptions.exists():
-        lock_reason = PLAN_MESSAGES["value_is_not_editable"]
     if creating:
-        initial = {"amount_currency": request.organization.default_currency, "interval": "monthly"}
+        form = PlanForm(
+            request.POST or None,
+            initial={"amount_currency": request.organization.default_currency, "interval": "monthly"},
+        )
         charges_initial = []
     else:
-        initial = PlanForm.initial_for(plan)
+        form = PlanForm(request.POST or None, plan=plan)
         charges_initial = [charge_initial(charge) for charge in plan.live_charges]
-    metrics = list(list_billable_metrics(organization=request.organization).order_by("name", "code"))
-    form = PlanForm(request.POST or None, initial=initial, lock_reason=lock_reason)
+    metrics = list(billable_metrics_by_name(organization=request.organization))
     formset = ChargeFormSet(request.POST or None, initial=charges_initial, prefix="charges", metrics=metrics)
-    charge_errors: list[str] = []
     if request.method == "POST" and form.is_valid() and formset.is_valid():
         data = {**form.service_data(), "charges": formset.service_rows()}
         try:
@@ -171,51 +148,19 @@ def _plan_form_page(request, *, plan=None):
                 plan = create_plan(organization=request.organization, data=data)
             else:
                 plan = update_plan(plan=plan, data=data)
-        except ValidationFailed as exc:
-            charge_errors = _charge_errors(form, formset, exc.details)
-        except NotFound:
-            # A metric chosen in a row was deleted meanwhile.
-            charge_errors = ["A chosen billable metric no longer exists: choose another one."]
+        except (ValidationFailed, NotFound) as exc:  # NotFound: a chosen metric was deleted meanwhile
+            form.add_service_errors(exc)
         else:
             messages.success(request, "Plan created." if creating else "Plan saved.")
             return _redirect(request, reverse("plans:plan_detail", args=[plan.pk]))
     context = {
         "form": form,
         "formset": formset,
-        "charge_errors": charge_errors,
         "plan": plan,
         "metrics": metrics,
         "examples": properties_examples(),
     }
     return render(request, "plans/plan_form.html", context)
-
-
-def _charge_errors(form, formset, details):
-    """Plan fields go next to their field; charge errors go on the rows they concern when known."""
-    plan_details = {field: codes for field, codes in details.items() if field in PLAN_FIELDS}
-    charge_details = {field: codes for field, codes in details.items() if field not in PLAN_FIELDS}
-    other = add_domain_errors(form, plan_details, PLAN_MESSAGES)
-    for field, codes in charge_details.items():
-        for code in codes:
-            message = message_for(code, PLAN_MESSAGES)
-            rows = []
-            if code == "invalid_aggregation_type_or_charge_model":
-                rows = [
-                    row
-                    for row in formset.live_forms()
-                    if row.cleaned_data["charge_model"] == "percentage"
-                    and row.metrics[row.cleaned_data["billable_metric_id"]].aggregation_type == "latest_agg"
-                ]
-                for row in rows:
-                    row.add_error("charge_model", message)
-            elif field == "invoice_display_name":
-                message = f"Name on invoices: {message}"
-            if not rows:
-                other.append(message)
-    return other
-
-
-PLAN_FIELDS = {*PlanForm.base_fields, "amount_cents"}
 
 
 @require_http_methods(["GET", "POST"])
@@ -246,7 +191,7 @@ def plan_detail(request, plan_id):
         "plan": plan,
         "charges": charges,
         "amount": format_amount(plan.amount_cents, plan.amount_currency),
-        "live_subscriptions": plan.subscriptions.filter(status__in=LIVE_SUBSCRIPTION_STATUSES).count(),
+        "live_subscriptions": sum(live_subscription_counts(plan=plan).values()),
     }
     return render(request, "plans/plan_detail.html", context)
 
@@ -259,10 +204,10 @@ def plan_delete(request, plan_id):
         delete_plan(plan=plan)
         messages.success(request, f"Plan {plan.name} deleted.")
         return _redirect(request, reverse("plans:plan_list"))
-    subscriptions = plan.subscriptions.filter(status__in=LIVE_SUBSCRIPTION_STATUSES)
+    counts = live_subscription_counts(plan=plan)
     context = {
         "plan": plan,
-        "active_count": subscriptions.filter(status="active").count(),
-        "pending_count": subscriptions.filter(status="pending").count(),
+        "active_count": counts[SubscriptionStatus.ACTIVE],
+        "pending_count": counts[SubscriptionStatus.PENDING],
     }
     return render(request, "plans/plan_delete.html", context)

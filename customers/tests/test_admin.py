@@ -139,3 +139,18 @@ def test_admin_refuses_a_locked_external_id_change_with_a_sentence(support_clien
     assert "The external ID cannot change" in response.content.decode()
     customer.refresh_from_db()
     assert customer.external_id == "locked-1"
+
+
+def test_admin_says_why_the_external_id_is_locked_as_the_staff_form_does(support_client, organization):
+    customer = CustomerFactory(organization=organization, external_id="locked-2")
+    SubscriptionFactory(customer=customer, status="terminated")
+    url = reverse("admin:customers_customer_change", args=[customer.pk])
+    data, _ = admin_page_data(support_client, url)
+    data["external_id"] = "renamed-2"
+
+    response = support_client.post(url, data)
+
+    assert response.status_code == 200
+    assert "this customer already has a subscription" in response.content.decode()
+    customer.refresh_from_db()
+    assert customer.external_id == "locked-2"

@@ -1,14 +1,17 @@
 """Staff pages for customers: login, list, form, customer view."""
 
 import re
+from datetime import timedelta
 
 import pytest
 from django.test import Client
 from django.urls import reverse
+from django.utils import timezone
 
 from customers.models import Customer
 from customers.tests.factories import CustomerFactory, CustomerMetadataFactory
 from organizations.tests.factories import UserFactory
+from plans.models import Subscription
 from plans.tests.factories import SubscriptionFactory
 
 
@@ -256,3 +259,32 @@ def test_user_without_organization_sees_a_clear_page(db):
     client.force_login(user)
     response = client.get(reverse("customers:list"))
     assert response.status_code == 403 and b"belongs to no organization" in response.content
+
+
+def terminate_url(customer, subscription) -> str:
+    return reverse("customers:terminate_subscription", args=[customer.pk, subscription.pk])
+
+
+def test_terminate_ends_an_active_subscription_and_cancels_a_pending_one(staff_client, organization):
+    customer = CustomerFactory(organization=organization)
+    active = SubscriptionFactory(customer=customer)
+    later = timezone.now() + timedelta(days=7)
+    pending = SubscriptionFactory(customer=customer, status="pending", subscription_at=later, started_at=None)
+    response = staff_client.post(terminate_url(customer, active), follow=True)
+    assert response.redirect_chain[-1][0] == reverse("customers:tab", args=[customer.pk, "subscriptions"])
+    assert "Subscription terminated." in response.content.decode()
+    assert "Subscription canceled." in staff_client.post(terminate_url(customer, pending), follow=True).content.decode()
+    statuses = dict(Subscription.objects.values_list("pk", "status"))
+    assert (statuses[active.pk], statuses[pending.pk]) == ("terminated", "canceled")
+    # Once ended, the service's refusal reads as a sentence and changes nothing.
+    again = staff_client.post(terminate_url(customer, active), follow=True).content.decode()
+    assert "This subscription has already ended." in again
+
+
+def test_terminate_only_reaches_the_customers_own_subscriptions(staff_client, organization, other_organization):
+    customer = CustomerFactory(organization=organization)
+    neighbour = SubscriptionFactory(customer=CustomerFactory(organization=organization))
+    foreign = SubscriptionFactory(customer=CustomerFactory(organization=other_organization))
+    assert staff_client.post(terminate_url(customer, neighbour)).status_code == 404
+    assert staff_client.post(terminate_url(foreign.customer, foreign)).status_code == 404
+    assert set(Subscription.objects.values_list("status", flat=True)) == {"active"}

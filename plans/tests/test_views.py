@@ -12,8 +12,10 @@ from django.urls import reverse
 from django.utils import timezone
 
 from customers.tests.factories import CustomerFactory
+from events.models import UsageRollup
 from plans import services
 from plans.models import BillableMetric, Charge, Plan, Subscription, SubscriptionStatus
+from plans.tests.factories import SubscriptionFactory
 
 
 def make_metric(organization, code="api_calls", aggregation="count_agg", field_name=None, name=None):
@@ -242,6 +244,40 @@ def test_metric_in_use_locks_code_and_explains(staff_client, organization):
     assert "Cannot change while a plan charges this metric" in field_errors(response.content.decode(), "code")
     metric.refresh_from_db()
     assert metric.code == "storage"
+
+
+def locked_fields(html: str) -> set[str]:
+    """The fields the page shows locked: read-only inputs, and selects whose help says so."""
+    readonly = set(re.findall(r'<input[^>]*name="([a-z_]+)"[^>]*readonly', html))
+    helped = set(re.findall(r'id="id_([a-z_]+)_helptext">Locked: see the note above.<', html))
+    return readonly | helped
+
+
+def test_metric_with_usage_but_no_live_charge_is_locked_with_the_reason(staff_client, organization):
+    metric = make_metric(organization, "storage", "sum_agg", "gb")
+    # Events were counted under the metric for a subscription whose plan does not charge it.
+    subscription = SubscriptionFactory(customer=CustomerFactory(organization=organization))
+    UsageRollup.objects.create(
+        subscription=subscription, billable_metric=metric, bucket_start=timezone.now(), events_count=3
+    )
+    assert not metric.charges.exists()
+    html = staff_client.get(reverse("plans:metric_edit", args=[metric.pk])).content.decode()
+    assert locked_fields(html) == {"code", "aggregation_type", "field_name"}
+    note = re.search(r'<p class="lock-note">(.*?)</p>', html).group(1)
+    assert "Code, aggregation and field name: cannot change" in note and "events were counted under it" in note
+    response = staff_client.post(
+        reverse("plans:metric_edit", args=[metric.pk]), metric_data(aggregation_type="max_agg", field_name="tb")
+    )
+    page = response.content.decode()
+    assert "events were counted under it" in field_errors(page, "aggregation_type")
+    metric.refresh_from_db()
+    assert (metric.aggregation_type, metric.field_name) == ("sum_agg", "gb")
+
+
+def test_metric_nothing_uses_is_not_locked(staff_client, organization):
+    metric = make_metric(organization, "storage", "sum_agg", "gb")
+    html = staff_client.get(reverse("plans:metric_edit", args=[metric.pk])).content.decode()
+    assert locked_fields(html) == set() and "lock-note" not in html
 
 
 def test_delete_metric_with_confirmation(staff_client, organization):
@@ -537,6 +573,21 @@ def test_edit_plan_with_subscriptions_locks_currency(staff_client, organization)
     assert "Cannot change once the plan has subscriptions" in field_errors(response.content.decode(), "amount_currency")
     plan.refresh_from_db()
     assert plan.amount_currency == "EUR"
+
+
+def test_plan_with_only_ended_subscriptions_shows_interval_and_currency_locked(staff_client, organization):
+    plan = make_plan(organization, "pro")
+    SubscriptionFactory(customer=CustomerFactory(organization=organization), plan=plan, status="terminated")
+    html = staff_client.get(reverse("plans:plan_edit", args=[plan.pk])).content.decode()
+    assert locked_fields(html) == {"interval", "amount_currency"}
+    assert "Billing interval and currency: cannot change once the plan has subscriptions" in html
+    response = staff_client.post(reverse("plans:plan_edit", args=[plan.pk]), plan_data(interval="yearly"))
+    assert "Cannot change once the plan has subscriptions" in field_errors(response.content.decode(), "interval")
+    plan.refresh_from_db()
+    assert plan.interval == "monthly"
+    free = make_plan(organization, "free")
+    html = staff_client.get(reverse("plans:plan_edit", args=[free.pk])).content.decode()
+    assert locked_fields(html) == set() and "lock-note" not in html
 
 
 def test_delete_plan_with_confirmation(staff_client, organization):

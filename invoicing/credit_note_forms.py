@@ -9,7 +9,8 @@ from billing.currencies import minor_unit_digits
 from billing.errors import DomainError
 from billing.money import from_minor_units, parse_decimal, to_minor_units
 from billing.staff_errors import add_form_errors, sentence
-from invoicing.models import CreditNoteReason, PaymentStatus
+from invoicing.credit_notes import is_refundable
+from invoicing.models import CreditNoteReason
 
 # Amounts are stored as 64-bit integers of minor units; nothing real comes near this.
 MAX_DIGITS = 14
@@ -61,7 +62,7 @@ class CreditNoteForm(forms.Form):
             self.fields[self.fee_field_name(fee)] = field
         self.fields["credit_amount"].widget.attrs["placeholder"] = placeholder
         self.fields["refund_amount"].widget.attrs["placeholder"] = placeholder
-        self.refund_allowed = invoice.payment_status == PaymentStatus.SUCCEEDED
+        self.refund_allowed = is_refundable(invoice)
         if self.refund_allowed:
             self.fields["refund_amount"].help_text = "Money to pay back to the customer."
         else:

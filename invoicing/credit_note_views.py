@@ -17,11 +17,12 @@ from invoicing.credit_notes import (
     customer_credit_balance_cents,
     estimate_credit_note,
     get_credit_note,
+    is_creditable,
     remaining_on,
     update_refund_status,
     void_credit_note,
 )
-from invoicing.models import CreditNote, InvoiceStatus, RefundStatus
+from invoicing.models import CreditNote, RefundStatus
 from invoicing.selectors import customer_credit_notes, get_invoice, invoice_number
 
 
@@ -63,7 +64,7 @@ def _estimate(form: CreditNoteForm, data) -> dict:
 def credit_note_create(request, invoice_id):
     invoice = get_invoice(organization=request.organization, invoice_id=invoice_id)
     invoice_url = reverse("invoicing:detail", args=[invoice.pk])
-    if invoice.status != InvoiceStatus.FINALIZED:
+    if not is_creditable(invoice):
         messages.error(request, sentence("invalid_type_or_status", resource="credit_note"))
         return redirect(invoice_url)
     remaining = remaining_on(invoice)

@@ -144,14 +144,24 @@ def remaining_on(invoice: Invoice) -> Remaining:
     billed = invoice.fees_amount_cents - invoice.coupons_amount_cents + invoice.taxes_amount_cents
     creditable = max(billed - (totals["total"] or 0), 0)
     refundable = 0
-    if invoice.payment_status == PaymentStatus.SUCCEEDED:
+    if is_refundable(invoice):
         # Only money actually paid comes back: the total after prepaid credits and credit notes used.
         refundable = min(max(invoice.total_amount_cents - (totals["refunded"] or 0), 0), creditable)
     return Remaining(per_fee=per_fee, creditable=creditable, refundable=refundable)
 
 
+def is_creditable(invoice: Invoice) -> bool:
+    """Whether credit notes may be issued on the invoice: only a finalized one (not a draft, not voided)."""
+    return invoice.status == InvoiceStatus.FINALIZED
+
+
+def is_refundable(invoice: Invoice) -> bool:
+    """Whether part of a credit note may be refunded: only on an invoice the customer has paid."""
+    return invoice.payment_status == PaymentStatus.SUCCEEDED
+
+
 def _require_creditable(invoice: Invoice) -> None:
-    if invoice.status != InvoiceStatus.FINALIZED:
+    if not is_creditable(invoice):
         raise NotAllowed("invalid_type_or_status")
 
 
@@ -245,7 +255,7 @@ def create_credit_note(
         raise ValidationFailed({"base": ["does_not_match_item_amounts"]})
     if total <= 0:
         raise ValidationFailed({"base": ["total_amount_must_be_positive"]})
-    if refund > 0 and invoice.payment_status != PaymentStatus.SUCCEEDED:
+    if refund > 0 and not is_refundable(invoice):
         raise ValidationFailed({"refund_amount_cents": ["cannot_refund_unpaid_invoice"]})
     if refund > remaining.refundable:
         raise ValidationFailed({"refund_amount_cents": ["higher_than_remaining_invoice_amount"]})

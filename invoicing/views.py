@@ -11,6 +11,7 @@ from billing.errors import NotAllowed
 from billing.staff import staff_page
 from billing.staff_errors import error_message
 from invoicing.api import decimal_string
+from invoicing.credit_notes import is_creditable, is_refundable
 from invoicing.lifecycle import finalize_draft, refresh_draft, total_due_amount_cents, void_invoice
 from invoicing.models import InvoiceStatus
 from invoicing.numbering import draft_number
@@ -72,7 +73,13 @@ def invoice_detail(request, invoice_id):
     invoice = get_invoice(organization=request.organization, invoice_id=invoice_id)
     # A draft has no credit note: the page shows the card from finalization on.
     credit_notes = list(invoice_credit_notes(invoice=invoice)) if invoice.status != InvoiceStatus.DRAFT else []
-    context = {**_invoice_context(invoice), "credit_notes": credit_notes}
+    context = {
+        **_invoice_context(invoice),
+        "credit_notes": credit_notes,
+        # The service's own predicates decide what the page offers.
+        "creditable": is_creditable(invoice),
+        "refundable": is_refundable(invoice),
+    }
     # Periods and fee ranges read in the customer's timezone, as the customer's Usage tab shows them.
     with timezone.override(invoice.customer.applicable_timezone):
         return render(request, "invoicing/detail.html", context)

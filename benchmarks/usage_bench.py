@@ -27,7 +27,7 @@ from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from importlib import metadata
 from math import ceil
-from typing import Any
+from typing import Any, NamedTuple
 
 import httpx
 import psycopg
@@ -52,22 +52,39 @@ ORGANIZATION_NAME = "Usage Bench Org"
 # A fixed key, so that reruns reuse it instead of piling up new ones.
 API_KEY = "usage-bench-api-key-0123456789abcdef"
 
-# Targets of the issue.
+# Targets: each a ratio to an anchor of the same run (machines of one kind differ by 2x; the
+# reasons for each threshold are in benchmarks/README.md).
 BATCH_RATIO_TARGET = 0.50  # HTTP batch ingestion >= 50 % of the raw 100-row INSERT rate
-SINGLE_EVENTS_PER_SECOND_TARGET = 1_000.0
+SINGLE_RATIO_TARGET = 0.40  # POST /api/v1/events >= 40 % of the minimal Django view's rate
 USAGE_P50_RATIO_TARGET = 3.0  # current usage p50 <= 3x the one raw SQL aggregation
-WHALE_P95_TARGET_MS = 100.0
+WHALE_P95_RATIO_TARGET = 0.25  # whale current usage p95 <= 25 % of one raw aggregation over its events
 
-# The data set: 1,000 regular subscriptions with ~1,500 events in their current period and
-# 2,500 in the three months before, plus one whale with 1,000,000 events in its current period.
+
 REGULAR_SUBSCRIPTIONS = 1_000
-REGULAR_CURRENT_EVENTS = 1_500
-REGULAR_HISTORY_EVENTS = 2_500
-WHALE_EVENTS = 1_000_000
-TOTAL_EVENTS = REGULAR_SUBSCRIPTIONS * (REGULAR_CURRENT_EVENTS + REGULAR_HISTORY_EVENTS) + WHALE_EVENTS
+
+
+@dataclass(frozen=True)
+class DataSet:
+    """The events loaded: per regular subscription before and in its current period, and the whale's."""
+
+    history_events: int
+    current_events: int
+    whale_events: int
+
+    @property
+    def total(self) -> int:
+        return REGULAR_SUBSCRIPTIONS * (self.history_events + self.current_events) + self.whale_events
+
+
+# 1,000 regular subscriptions with ~1,500 events in their current period and 2,500 in the three
+# months before, plus one whale with 1,000,000 events in its current period: 5,000,000 events.
+FULL = DataSet(history_events=2_500, current_events=1_500, whale_events=1_000_000)
+# --smoke: a fiftieth (100,000 events), to check that every path runs; its verdicts mean nothing.
+SMOKE = DataSet(history_events=50, current_events=30, whale_events=20_000)
 PERIOD_AGE_DAYS = 20  # the current (anniversary, monthly) period started this many days before the load
 HISTORY_MONTHS = 3
 INGEST_SUBSCRIPTIONS = 100  # targets of the ingestion runs; their events are deleted afterwards
+INGEST_ROUNDS = 2  # each ingestion run in two halves, alternating with the other runs
 
 # Billable metrics: (code, name, aggregation, property, share of a regular subscription's events).
 METRICS = (
@@ -201,9 +218,10 @@ def ensure_fixtures(organization_id: uuid.UUID) -> Fixtures:
     """Metrics, plans, customers and subscriptions, through the app's services (once per database)."""
     from django.db import transaction
 
+    from invoicing.subscriptions import create_subscription
     from organizations.models import Organization
     from plans.models import BillableMetric, Plan, Subscription
-    from plans.services import create_billable_metric, create_plan, create_subscription
+    from plans.services import create_billable_metric, create_plan
 
     organization = Organization.objects.get(pk=organization_id)
     created = not Plan.objects.filter(organization=organization, code="bench_typical").exists()
@@ -270,11 +288,11 @@ def ensure_fixtures(organization_id: uuid.UUID) -> Fixtures:
 
 
 def current_period(external_id: str) -> tuple[datetime, datetime]:
-    from invoicing.usage import subscription_period
+    from plans import subscription_periods
     from plans.models import Subscription
 
     subscription = Subscription.objects.select_related("customer__organization", "plan").get(external_id=external_id)
-    period = subscription_period(subscription, datetime.now(UTC))
+    period = subscription_periods.current_period(subscription, datetime.now(UTC))
     return period.start, period.end
 
 
@@ -295,12 +313,14 @@ def event_properties(rng: random.Random, code: str) -> str:
     return f'{{"user_id": "u{rng.randint(1, 400)}", "region": "{region}"}}'
 
 
-def copy_lines(fx: Fixtures, period_start: datetime, load_until: datetime, seed: int = 42) -> Iterator[str]:
+def copy_lines(
+    fx: Fixtures, data: DataSet, period_start: datetime, load_until: datetime, seed: int = 42
+) -> Iterator[str]:
     """Events in timestamp order, one hour at a time, as COPY text: subscriptions interleave like live traffic.
 
-    Exact totals: 2,500 events per regular subscription on average before the period, 1,500
-    during it (each event picks its subscription at random, so a subscription gets ~1,500 ± 40),
-    and 1,000,000 for the whale, all spread uniformly over time.
+    Exact totals (full data set): 2,500 events per regular subscription on average before the
+    period, 1,500 during it (each event picks its subscription at random, so a subscription gets
+    ~1,500 ± 40), and 1,000,000 for the whale, all spread uniformly over time.
     """
     rng = random.Random(seed)
     codes = [m[0] for m in METRICS]
@@ -310,9 +330,9 @@ def copy_lines(fx: Fixtures, period_start: datetime, load_until: datetime, seed:
     org = fx.organization_id
     streams = [
         # (from, to, subscription ids or None for the whale, total events)
-        (fx.subscription_at, period_start, REGULAR_SUBSCRIPTIONS * REGULAR_HISTORY_EVENTS, False),
-        (period_start, load_until, REGULAR_SUBSCRIPTIONS * REGULAR_CURRENT_EVENTS, False),
-        (period_start, load_until, WHALE_EVENTS, True),
+        (fx.subscription_at, period_start, REGULAR_SUBSCRIPTIONS * data.history_events, False),
+        (period_start, load_until, REGULAR_SUBSCRIPTIONS * data.current_events, False),
+        (period_start, load_until, data.whale_events, True),
     ]
     hour = 3600
     start = int(fx.subscription_at.timestamp())
@@ -354,8 +374,8 @@ ROLLUP_COLUMNS = (
 )
 
 
-def data_loaded(conn: psycopg.Connection, fx: Fixtures) -> bool:
-    """5M events, rollups summing to them, and the whale's 1M events still in its current period."""
+def data_loaded(conn: psycopg.Connection, fx: Fixtures, data: DataSet) -> bool:
+    """All the events, rollups summing to them, and the whale's events still in its current period."""
     period_start, period_end = current_period(fx.whale[1])
     events = conn.execute("SELECT count(*) FROM events_event").fetchone()[0]
     rolled = conn.execute("SELECT coalesce(sum(events_count), 0) FROM events_usagerollup").fetchone()[0]
@@ -365,7 +385,7 @@ def data_loaded(conn: psycopg.Connection, fx: Fixtures) -> bool:
         (fx.whale[0], period_start, period_end),
     ).fetchone()[0]
     conn.rollback()
-    return events == rolled == TOTAL_EVENTS and whale == WHALE_EVENTS
+    return events == rolled == data.total and whale == data.whale_events
 
 
 def secondary_indexes(conn: psycopg.Connection, table: str) -> list[tuple[str, str]]:
@@ -395,7 +415,7 @@ def secondary_indexes(conn: psycopg.Connection, table: str) -> list[tuple[str, s
     return statements
 
 
-def load_events(conn: psycopg.Connection, fx: Fixtures) -> dict[str, float]:
+def load_events(conn: psycopg.Connection, fx: Fixtures, data: DataSet) -> dict[str, float]:
     """COPY the events, build their rollups with one INSERT ... SELECT, in one transaction.
 
     Bulk-load practice: the secondary indexes (the same definitions, read from the catalog) are
@@ -405,7 +425,7 @@ def load_events(conn: psycopg.Connection, fx: Fixtures) -> dict[str, float]:
     period_start, _ = current_period(fx.whale[1])
     load_until = datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=5)
     timings: dict[str, float] = {}
-    progress(f"COPY of {TOTAL_EVENTS:,} events ({fx.subscription_at:%Y-%m-%d} .. {load_until:%Y-%m-%d %H:%M} UTC)")
+    progress(f"COPY of {data.total:,} events ({fx.subscription_at:%Y-%m-%d} .. {load_until:%Y-%m-%d %H:%M} UTC)")
     with conn.transaction():
         conn.execute("TRUNCATE events_event, events_usagerollup")
         indexes = secondary_indexes(conn, "events_event") + secondary_indexes(conn, "events_usagerollup")
@@ -420,7 +440,7 @@ def load_events(conn: psycopg.Connection, fx: Fixtures) -> dict[str, float]:
             conn.cursor() as cur,
             cur.copy(f"COPY events_event ({', '.join(EVENT_COLUMNS)}) FROM STDIN (FREEZE)") as cp,
         ):
-            for chunk in copy_lines(fx, period_start, load_until):
+            for chunk in copy_lines(fx, data, period_start, load_until):
                 cp.write(chunk)
         timings["copy"] = time.perf_counter() - started
         progress(f"COPY done in {timings['copy']:.1f} s; building the rollups with one INSERT ... SELECT")
@@ -816,6 +836,7 @@ class WorkerSpec:
     kind: str  # "http-batch", "http-single", "sql-batch", "sql-single"
     index: int
     url: str
+    path: str  # of the HTTP kinds: the app's endpoint or the minimal view
     dsn: str
     organization_id: str
     subscriptions: list[tuple[str, str]]  # (id, external id)
@@ -847,7 +868,6 @@ def ingest_worker(spec: WorkerSpec, ready, go, results) -> None:
     if spec.kind.startswith("http"):
         # A raw-socket client: httpx would spend as much CPU per request as the server it measures.
         client = RawHttpClient(spec.url, {"Authorization": f"Bearer {API_KEY}", "Content-Type": "application/json"})
-        path = "/api/v1/events/batch" if size > 1 else "/api/v1/events"
 
         def make() -> Any:
             events = []
@@ -862,7 +882,7 @@ def ingest_worker(spec: WorkerSpec, ready, go, results) -> None:
             return body.encode()
 
         def send(body: Any) -> str | None:
-            status, content = client.post(path, body)
+            status, content = client.post(spec.path, body)
             return None if status == 200 else f"{status} {content[:200].decode(errors='replace')}"
 
     else:
@@ -913,35 +933,62 @@ class IngestResult:
     label: str
     rows: int
     seconds: float
-    requests: int
+    latencies_ms: list[float]  # per request
     errors: int
-    latency: Latency
     first_error: str | None
 
     @property
     def per_second(self) -> float:
         return self.rows / self.seconds
 
+    @property
+    def requests(self) -> int:
+        return len(self.latencies_ms)
+
+    @property
+    def latency(self) -> Latency:
+        return Latency.of(self.latencies_ms)
+
+    @classmethod
+    def merged(cls, parts: list[IngestResult]) -> IngestResult:
+        """The rounds of one run as one: rows over the time of the rounds."""
+        return cls(
+            parts[0].label,
+            sum(part.rows for part in parts),
+            sum(part.seconds for part in parts),
+            [ms for part in parts for ms in part.latencies_ms],
+            sum(part.errors for part in parts),
+            next((part.first_error for part in parts if part.first_error), None),
+        )
+
 
 def run_ingestion(
-    label: str, kind: str, fx: Fixtures, url: str, dsn: str, subscriptions: list[tuple[str, str]], args
+    label: str,
+    kind: str,
+    path: str,
+    fx: Fixtures,
+    url: str,
+    dsn: str,
+    subscriptions: list[tuple[str, str]],
+    clients: int,
+    seconds: float,
 ) -> IngestResult:
     """N client processes, started together after a warm-up; rows counted in the table afterwards."""
     progress(f"ingestion: {label}")
     ctx = multiprocessing.get_context("spawn")
-    ready, go, results = ctx.Barrier(args.clients + 1), ctx.Barrier(args.clients + 1), ctx.Queue()
+    ready, go, results = ctx.Barrier(clients + 1), ctx.Barrier(clients + 1), ctx.Queue()
     run = uuid.uuid4().hex[:8]
     processes = [
         ctx.Process(
             target=ingest_worker,
             args=(
-                WorkerSpec(kind, i, url, dsn, fx.organization_id, subscriptions, args.ingest_seconds, 3, run),
+                WorkerSpec(kind, i, url, path, dsn, fx.organization_id, subscriptions, seconds, 3, run),
                 ready,
                 go,
                 results,
             ),
         )
-        for i in range(args.clients)
+        for i in range(clients)
     ]
     for process in processes:
         process.start()
@@ -950,7 +997,7 @@ def run_ingestion(
         before = conn.execute("SELECT coalesce(max(id), 0) FROM events_event").fetchone()[0]
         go.wait(timeout=30)
         started = time.perf_counter()
-        outcomes = [results.get(timeout=args.ingest_seconds + 120) for _ in processes]
+        outcomes = [results.get(timeout=seconds + 120) for _ in processes]
         elapsed = time.perf_counter() - started
         rows = conn.execute("SELECT count(*) FROM events_event WHERE id > %s", (before,)).fetchone()[0]
     for process in processes:
@@ -958,13 +1005,120 @@ def run_ingestion(
     latencies = [ms for _, lat, _, _ in outcomes for ms in lat]
     errors = sum(e for _, _, e, _ in outcomes)
     first_error = next((f for _, _, _, f in outcomes if f), None)
-    return IngestResult(label, rows, elapsed, len(latencies), errors, Latency.of(latencies), first_error)
+    return IngestResult(label, rows, elapsed, latencies, errors, first_error)
+
+
+def run_ingestions(fx: Fixtures, url: str, dsn: str, args) -> dict[str, IngestResult]:
+    """Every ingestion run, each after its anchor: the raw 100-row INSERT before the batch endpoint; the
+    raw single-row INSERT and the minimal Django view (benchmarks/anchor_urls.py) before the event endpoint.
+
+    All the runs are made INGEST_ROUNDS times, a fraction of the time each, and each run's rounds
+    merged: a change of load on the shared machine then weighs on a figure and its anchor alike.
+    """
+    # Imported once Django is set up: the module of the view's route includes the app's URLs.
+    from benchmarks.anchor_urls import EVENT_PATH
+
+    batch, hot = "/api/v1/events/batch", fx.ingest[:1]
+    runs = (
+        # (key, label, kind, path, target subscriptions)
+        ("sql-batch", "raw SQL: 100-row INSERT ... ON CONFLICT DO NOTHING", "sql-batch", "", fx.ingest),
+        ("http-batch", "POST /api/v1/events/batch (100 events, 100 subscriptions)", "http-batch", batch, fx.ingest),
+        ("http-batch-hot", "POST /api/v1/events/batch (100 events, ONE subscription)", "http-batch", batch, hot),
+        ("sql-single", "raw SQL: single-row INSERT ... ON CONFLICT DO NOTHING", "sql-single", "", fx.ingest),
+        ("http-anchor", f"minimal Django view, POST {EVENT_PATH} (1 event)", "http-single", EVENT_PATH, fx.ingest),
+        ("http-single", "POST /api/v1/events (1 event)", "http-single", "/api/v1/events", fx.ingest),
+    )
+    seconds = args.ingest_seconds / INGEST_ROUNDS
+    rounds = [
+        {
+            key: run_ingestion(label, kind, path, fx, url, dsn, subs, args.clients, seconds)
+            for key, label, kind, path, subs in runs
+        }
+        for _ in range(INGEST_ROUNDS)
+    ]
+    return {key: IngestResult.merged([results[key] for results in rounds]) for key in rounds[0]}
 
 
 # Report ------------------------------------------------------------------------------------------
 
 
-def machine_info(conn: psycopg.Connection) -> list[str]:
+class Row(NamedTuple):
+    """A line of the result table: our figure, its anchor measured in the same run, their ratio, the verdict."""
+
+    label: str
+    ours: str
+    anchor: str
+    ratio: str
+    target: str = "(info)"
+    ok: bool | None = None
+
+
+def rate_row(ours: IngestResult, anchor: IngestResult, name: str, target: float | None = None, label: str = "") -> Row:
+    """Our rate as a share of the anchor's. Rows are counted in the table, so an error on either side
+    fails the verdict: a failing anchor would lower the bar."""
+    ratio = ours.per_second / anchor.per_second
+    return Row(
+        label or ours.label,
+        f"{ours.per_second:,.0f} ev/s",
+        f"{name} {anchor.per_second:,.0f} rows/s",
+        f"{ratio:.0%}",
+        "(info)" if target is None else f">= {target:.0%} {name}",
+        None if target is None else ratio >= target and ours.errors == anchor.errors == 0,
+    )
+
+
+def ingestion_rows(ingestion: dict[str, IngestResult]) -> list[Row]:
+    raw_batch, raw_single, view = ingestion["sql-batch"], ingestion["sql-single"], ingestion["http-anchor"]
+    single = ingestion["http-single"]
+    return [
+        rate_row(ingestion["http-batch"], raw_batch, "raw", BATCH_RATIO_TARGET),
+        rate_row(ingestion["http-batch-hot"], raw_batch, "raw"),
+        rate_row(single, view, "view", SINGLE_RATIO_TARGET),
+        rate_row(single, raw_single, "raw", label="  the same against the raw single-row INSERT"),
+        rate_row(view, raw_single, "raw", label="  the minimal view against the raw single-row INSERT"),
+    ]
+
+
+def latency_rows(lat: dict[str, Latency], data: DataSet) -> list[Row]:
+    """Current usage: a typical subscription's p50 against one raw aggregation over its events; the
+    whale's p95 against the same over its events, what current usage would cost without rollups."""
+    rows = [
+        Row("GET /api/v1/unknown (Django 404, no DB): framework floor", fmt_latency(lat["anchor"]), "", "", "(anchor)")
+    ]
+    for label, key in (
+        ("GET current_usage, typical (HTTP)", "http typical"),
+        ("current_usage service, typical (in-process)", "service typical"),
+    ):
+        ratio, target = lat[key].p50 / lat["raw typical"].p50, USAGE_P50_RATIO_TARGET
+        rows.append(
+            Row(
+                label,
+                fmt_latency(lat[key]),
+                fmt_latency(lat["raw typical"]),
+                f"{ratio:.1f}x",
+                f"p50 <= {target:.0f}x raw",
+                ratio <= target,
+            )
+        )
+    for label, key in (
+        (f"GET current_usage, whale {data.whale_events:,} events (HTTP)", "http whale"),
+        ("current_usage service, whale (in-process)", "service whale"),
+    ):
+        ratio, target = lat[key].p95 / lat["raw whale"].p50, WHALE_P95_RATIO_TARGET
+        rows.append(
+            Row(
+                label,
+                fmt_latency(lat[key]),
+                f"raw p50 {lat['raw whale'].p50:,.0f} ms",
+                f"{ratio:.3f}x",
+                f"p95 <= {target:.2f}x raw",
+                ratio <= target,
+            )
+        )
+    return rows
+
+
+def machine_info(conn: psycopg.Connection, data: DataSet) -> list[str]:
     cpu, memory = cpu_model(), memory_gib()
 
     def setting(name: str) -> str:
@@ -988,7 +1142,7 @@ def machine_info(conn: psycopg.Connection) -> list[str]:
         f"random_page_cost={setting('random_page_cost')}, jit={setting('jit')}",
         "tables: "
         + "; ".join(f"{name} {table} + indexes {indexes}" for name, table, indexes in sizes)
-        + f"; {rollups:,} rollup rows for {TOTAL_EVENTS:,} events",
+        + f"; {rollups:,} rollup rows for {data.total:,} events",
         f"Python {platform.python_version()}, Django {metadata.version('django')}, "
         f"DRF {metadata.version('djangorestframework')}, psycopg {metadata.version('psycopg')}, "
         f"gunicorn {metadata.version('gunicorn')}, httpx {metadata.version('httpx')}; "
@@ -1003,8 +1157,11 @@ def fmt_latency(latency: Latency) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--db", default="billing_usage_bench", help="PostgreSQL database (created if missing)")
+    parser.add_argument("--db", help="PostgreSQL database, created if missing (default: billing_usage_bench[_smoke])")
     parser.add_argument("--reload", action="store_true", help="drop the database and load everything again")
+    parser.add_argument(
+        "--smoke", action="store_true", help="100,000 events, in a database of their own: every path, verdicts moot"
+    )
     parser.add_argument("--samples", type=int, default=200, help="timed current-usage calls per row")
     parser.add_argument(
         "--row-seconds", type=float, default=20.0, help="time budget per latency row (at least 10 samples)"
@@ -1019,6 +1176,9 @@ def main() -> None:
     parser.add_argument("--explain", action="store_true", help="print the full EXPLAIN ANALYZE plans")
     args = parser.parse_args()
     bench_started = time.perf_counter()
+    data = SMOKE if args.smoke else FULL
+    # Its own database: a smoke run must not replace the 5,000,000 events of a full one.
+    args.db = args.db or ("billing_usage_bench_smoke" if args.smoke else "billing_usage_bench")
     os.environ["BENCH_DB"] = args.db
     dsn = database_url(args.db)
 
@@ -1033,11 +1193,11 @@ def main() -> None:
         fx = ensure_fixtures(organization_id)
         db = psycopg.connect(dsn)
         delete_ingested(db, fx, vacuum=True)  # leftovers of an interrupted run
-        if data_loaded(db, fx):
-            progress(f"{TOTAL_EVENTS:,} events already loaded (--reload to load them again)")
+        if data_loaded(db, fx, data):
+            progress(f"{data.total:,} events already loaded (--reload to load them again)")
             break
         if fx.created or fresh or attempt == 1:
-            load_timings = load_events(db, fx)
+            load_timings = load_events(db, fx, data)
             break
         progress("data missing or the whale's period has moved on: recreating the database")
         db.close()
@@ -1127,8 +1287,9 @@ def main() -> None:
     )
 
     # HTTP ----------------------------------------------------------------------------------------
-    server = Gunicorn(label="usage_bench", env=server_env(args.db), port=args.port or free_port(), workers=args.workers)
-    ingestion: dict[str, IngestResult] = {}
+    # The app's settings plus the minimal view's route: the anchor is served by the same workers.
+    env = {**server_env(args.db), "DJANGO_SETTINGS_MODULE": "benchmarks.anchor_settings"}
+    server = Gunicorn(label="usage_bench", env=env, port=args.port or free_port(), workers=args.workers)
     try:
         server.wait_ready()
         with httpx.Client(base_url=server.url, timeout=60.0, headers={"Authorization": f"Bearer {API_KEY}"}) as api:
@@ -1138,18 +1299,7 @@ def main() -> None:
                 [http_get(api, usage_path(s[2], s[1])) for s in typical_subs], 1, args.samples, budget
             )
             http_whale = time_rotating([http_get(api, usage_path(fx.whale[2], fx.whale[1]))], 1, args.samples, budget)
-        ingest_subs = fx.ingest
-        hot = fx.ingest[:1]
-        runs = (
-            ("raw SQL: 100-row INSERT ... ON CONFLICT DO NOTHING", "sql-batch", ingest_subs),
-            ("POST /api/v1/events/batch (100 events, 100 subscriptions)", "http-batch", ingest_subs),
-            ("POST /api/v1/events/batch (100 events, ONE subscription)", "http-batch", hot),
-            ("raw SQL: single-row INSERT ... ON CONFLICT DO NOTHING", "sql-single", ingest_subs),
-            ("POST /api/v1/events (1 event)", "http-single", ingest_subs),
-        )
-        for label, kind, subs in runs:
-            key = kind + ("-hot" if subs is hot else "")
-            ingestion[key] = run_ingestion(label, kind, fx, server.url, dsn, subs, args)
+        ingestion = run_ingestions(fx, server.url, dsn, args)
     finally:
         server.stop()
     progress("deleting the ingested events, VACUUM ANALYZE")
@@ -1173,88 +1323,45 @@ def main() -> None:
     # Report ------------------------------------------------------------------------------------------
     print()
     print(
-        f"usage benchmark: {TOTAL_EVENTS:,} events in events_event ({REGULAR_SUBSCRIPTIONS:,} regular subscriptions "
-        f"with ~{REGULAR_CURRENT_EVENTS:,} events in the current period and {REGULAR_HISTORY_EVENTS:,} before it, "
+        f"usage benchmark: {data.total:,} events in events_event ({REGULAR_SUBSCRIPTIONS:,} regular subscriptions "
+        f"with ~{data.current_events:,} events in the current period and {data.history_events:,} before it, "
     )
     print(
-        f"one whale with {WHALE_EVENTS:,} in its current period {whale_period[0]:%Y-%m-%d} .. "
+        f"one whale with {data.whale_events:,} in its current period {whale_period[0]:%Y-%m-%d} .. "
         f"{whale_period[1]:%Y-%m-%d}), database {args.db}, gunicorn -w {args.workers} (sync)"
     )
     if load_timings:
         print(
-            f"  load: COPY {load_timings['copy']:.1f} s ({TOTAL_EVENTS / load_timings['copy']:,.0f} rows/s), "
+            f"  load: COPY {load_timings['copy']:.1f} s ({data.total / load_timings['copy']:,.0f} rows/s), "
             f"rollups INSERT ... SELECT {load_timings['rollups']:.1f} s, VACUUM ANALYZE {load_timings['vacuum']:.1f} s"
         )
-    for line in machine_info(db):
+    for line in machine_info(db, data):
         print("  " + line)
 
     print()
-    header = f"{'measurement':<60} {'ours':>26} {'anchor (same run)':>28} {'ratio':>7}  {'target':<15} result"
+    latencies = {
+        "anchor": anchor_http,
+        "raw typical": raw_typical,
+        "http typical": http_typical,
+        "service typical": service_typical,
+        "raw whale": whale_raw,
+        "http whale": http_whale,
+        "service whale": service_whale,
+    }
+    rows = ingestion_rows(ingestion) + latency_rows(latencies, data)
+    header = f"{'measurement':<60} {'ours':>26} {'anchor (same run)':>28} {'ratio':>7}  {'target':<17} result"
     print(header)
     print("-" * len(header))
-    all_ok = consistency_ok
-    results: list[tuple[str, str, str, str, str, str]] = []
-
-    def add(label: str, ours: str, anchor: str, ratio: str, target: str = "", ok: bool | None = None) -> None:
-        nonlocal all_ok
-        if ok is not None:
-            all_ok &= ok
-        results.append((label, ours, anchor, ratio, target, "" if ok is None else verdict(ok)))
-
-    raw_batch = ingestion["sql-batch"]
-    raw_single = ingestion["sql-single"]
-    for key in ("http-batch", "http-batch-hot"):
-        res = ingestion[key]
-        ratio = res.per_second / raw_batch.per_second
-        ok = ratio >= BATCH_RATIO_TARGET and res.errors == 0 if key == "http-batch" else None
-        add(
-            f"{res.label}",
-            f"{res.per_second:,.0f} ev/s",
-            f"{raw_batch.per_second:,.0f} rows/s",
-            f"{ratio:.0%}",
-            f">= {BATCH_RATIO_TARGET:.0%} raw" if key == "http-batch" else "(info)",
-            ok,
-        )
-    res = ingestion["http-single"]
-    add(
-        res.label,
-        f"{res.per_second:,.0f} ev/s",
-        f"{raw_single.per_second:,.0f} rows/s",
-        f"{res.per_second / raw_single.per_second:.0%}",
-        f">= {SINGLE_EVENTS_PER_SECOND_TARGET:,.0f} ev/s",
-        res.per_second >= SINGLE_EVENTS_PER_SECOND_TARGET and res.errors == 0,
-    )
-    add("GET /api/v1/unknown (Django 404, no DB): framework floor", fmt_latency(anchor_http), "", "", "(anchor)")
-    for label, ours in (
-        ("GET current_usage, typical (HTTP)", http_typical),
-        ("current_usage service, typical (in-process)", service_typical),
-    ):
-        ratio = ours.p50 / raw_typical.p50
-        add(
-            label,
-            fmt_latency(ours),
-            fmt_latency(raw_typical),
-            f"{ratio:.1f}x",
-            f"p50 <= {USAGE_P50_RATIO_TARGET:.0f}x raw",
-            ratio <= USAGE_P50_RATIO_TARGET,
-        )
-    for label, ours in (
-        ("GET current_usage, whale 1M events (HTTP)", http_whale),
-        ("current_usage service, whale (in-process)", service_whale),
-    ):
-        add(
-            label,
-            fmt_latency(ours),
-            f"raw p50 {whale_raw.p50:,.0f} ms",
-            f"{ours.p50 / whale_raw.p50:.3f}x",
-            f"p95 < {WHALE_P95_TARGET_MS:.0f} ms",
-            ours.p95 < WHALE_P95_TARGET_MS,
-        )
-    for row in results:
-        print(f"{row[0]:<60} {row[1]:>26} {row[2]:>28} {row[3]:>7}  {row[4]:<15} {row[5]}")
+    for row in rows:
+        result = "" if row.ok is None else verdict(row.ok)
+        print(f"{row.label:<60} {row.ours:>26} {row.anchor:>28} {row.ratio:>7}  {row.target:<17} {result}")
+    all_ok = consistency_ok and all(row.ok for row in rows if row.ok is not None)
 
     print()
-    print(f"ingestion details ({args.clients} client processes, {args.ingest_seconds:.0f} s each, rows counted in the")
+    print(
+        f"ingestion details ({args.clients} client processes, {args.ingest_seconds:.0f} s per run in "
+        f"{INGEST_ROUNDS} alternating rounds, rows counted in the"
+    )
     print("table; events/batch go to the 100 ingest-* subscriptions, timestamps = now; deleted afterwards):")
     for res in ingestion.values():
         print(
@@ -1264,7 +1371,7 @@ def main() -> None:
         )
     print(f"  ({ingested_rows:,} ingested rows deleted after the runs; latencies are per request)")
     print(
-        f"  raw SQL over the whale's {WHALE_EVENTS:,} events (GROUP BY code, COUNT/SUM/MAX), "
+        f"  raw SQL over the whale's {data.whale_events:,} events (GROUP BY code, COUNT/SUM/MAX), "
         f"{args.whale_raw_runs} runs: " + ", ".join(f"{ms:,.0f}" for ms in whale_raw_runs) + " ms"
     )
 
@@ -1311,7 +1418,8 @@ def main() -> None:
     fixed = all(len(plan_counts) == 1 for plan_counts in per_plan.values()) and max(counts) <= 5
     all_ok &= fixed
     print(
-        f"  -> {sorted(counts)} statement(s) for 1 or 5 charges, 1.5k or 1M events; the same for one plan "
+        f"  -> {sorted(counts)} statement(s) for 1 or 5 charges, {data.current_events:,} or {data.whale_events:,} "
+        "events; the same for one plan "
         f"whatever its events, at most 5: {verdict(fixed)}"
     )
 
@@ -1335,7 +1443,9 @@ def main() -> None:
     raw_conn.close()
     print()
     print(f"total runtime {time.perf_counter() - bench_started:.0f} s")
-    print(f"overall: {verdict(all_ok)}")
+    if args.smoke:
+        print("--smoke: a fiftieth of the data set, to check that every path runs; only a full run gives a verdict")
+    print(f"overall: {verdict(all_ok)}" + (" (smoke data set)" if args.smoke else ""))
 
 
 if __name__ == "__main__":

@@ -2,9 +2,9 @@ from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path, re_path
 from django.views.generic import RedirectView
-from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView
 
-from billing.api.errors import unknown_api_route
+from billing.api.errors import bad_request, server_error, unknown_api_route
+from billing.api.views import DocsView, SchemaView
 from customers.api import CustomerApi, CustomersApi
 from events.api import EventApi, EventsApi, EventsBatchApi
 from invoicing.api import CurrentUsageApi
@@ -42,13 +42,16 @@ api_v1 = [
     re_path(r"^invoices/(?P<lago_id>[^/]+)/refresh$", InvoiceRefreshApi.as_view()),
     re_path(r"^invoices/(?P<lago_id>[^/]+)/void$", InvoiceVoidApi.as_view()),
     re_path(r"^invoices/(?P<lago_id>[^/]+)$", InvoiceApi.as_view()),
-    re_path(r"^[\s\S]*$", unknown_api_route),
 ]
 
 urlpatterns = [
     path("api/v1/", include(api_v1)),
-    path("api/schema", SpectacularAPIView.as_view(), name="api-schema"),
-    path("api/docs", SpectacularRedocView.as_view(url_name="api-schema"), name="api-docs"),
+    path("api/schema", SchemaView.as_view(), name="api-schema"),
+    path("api/docs", DocsView.as_view(url_name="api-schema"), name="api-docs"),
+    # Lago's catch-all: any other path under /api/ (another version, a typo, /api itself) answers
+    # Lago's JSON 404, never Django's HTML page, whatever the method. It also spares those paths
+    # APPEND_SLASH's redirect, which Lago's clients don't follow.
+    re_path(r"^api(?:/|$)", unknown_api_route),
     path("admin/", admin.site.urls),
     path("login/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
@@ -57,3 +60,7 @@ urlpatterns = [
     path("invoices/", include("invoicing.urls")),
     path("", RedirectView.as_view(pattern_name="customers:list", permanent=False)),
 ]
+
+# JSON under /api/, Django's pages elsewhere (billing/api/errors.py).
+handler400 = bad_request
+handler500 = server_error

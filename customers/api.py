@@ -1,9 +1,11 @@
 """Lago's v1 customer endpoints (reference/lago-api.md §2.1). Shapes only; rules live in services.
 
-The upsert is a hot path (a Lago client syncs its customers one request at a time), so bodies are
-read and customers written out by plain functions, off DRF's serializer path. The serializers
-document both in the OpenAPI schema (the fuzz test holds the functions to it), and CustomerOutput
-still writes the customer embedded in invoices and credit notes.
+The upsert is a hot path (a Lago client syncs its customers one request at a time), so it is one of
+the two named exceptions to the API's input convention (billing.api.input): its body is read by a
+plain function, `_service_data`, to the same rules and codes, off DRF's serializer path. The customer
+is written by one plain function too, `customer_payload`, wherever it appears (here, and inside
+invoices and credit notes). The serializers only document both in the OpenAPI schema; the tests hold
+the functions to them (and the fuzz test the responses to the schema).
 """
 
 import re
@@ -14,7 +16,7 @@ from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema
 from rest_framework import serializers
 from rest_framework.response import Response
 
-from billing.api.fields import reject_unsupported
+from billing.api.input import reject_unsupported
 from billing.api.pagination import paginate
 from billing.api.renderers import FastJSONRenderer
 from billing.api.schema import PAGINATION_PARAMETERS, PaginationMeta, errors
@@ -155,6 +157,9 @@ def _service_data(payload: dict, *, external_id_required: bool) -> dict[str, Any
     """Check the JSON types of the body under `customer` and flatten `billing_configuration` into
     the service's field names. Absent keys stay absent, so that an update never wipes them.
 
+    The hand-written exception to `billing.api.input.read_input` (the upsert is a measured hot
+    path): it checks what that reader checks (undeclared keys, JSON types), with the same codes.
+
     Type errors are answered before any rule is checked, together and in the order of the
     documented fields; the rules (lengths, codes, metadata rows...) are the service's.
     """
@@ -233,6 +238,8 @@ class BillingConfigurationOutput(serializers.Serializer):
     provider_customer_id = serializers.CharField(allow_null=True)
 
 
+# Documents `customer_payload`, the customer's one writer; a test holds them to each other. (Comments
+# rather than docstrings on these: drf-spectacular publishes a docstring as the schema's description.)
 class CustomerOutput(serializers.Serializer):
     lago_id = serializers.UUIDField(source="id")
     external_id = serializers.CharField()

@@ -1,4 +1,9 @@
-"""Lago's event endpoints (reference/lago-api.md §2.5). The hot path: plain dicts, no serializers."""
+"""Lago's event endpoints (reference/lago-api.md §2.5).
+
+The hot path, and one of the two named exceptions to the API's input convention (billing.api.input):
+events are read by hand, by `events.services.ingest_events` (the same codes, without DRF), and
+written by plain functions (`event_payloads`). The serializers here only document the schema.
+"""
 
 from datetime import datetime
 from typing import Any
@@ -53,9 +58,8 @@ def event_payloads(events: list) -> list[dict]:
     return payloads
 
 
+# Documentation only: `ingest_events` reads events by hand, off the serializer path.
 class EventInput(serializers.Serializer):
-    """Documentation only: the view validates events by hand, off the serializer path."""
-
     transaction_id = serializers.CharField()
     external_subscription_id = serializers.CharField()
     code = serializers.CharField()

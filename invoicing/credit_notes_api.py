@@ -1,17 +1,17 @@
-"""Lago's v1 credit note endpoints (reference/lago-api.md §2.10). Shapes only; rules live in
-`invoicing.credit_notes`."""
+"""Lago's v1 credit note endpoints (reference/lago-api.md §2.10). Bodies are read by
+billing.api.input.read_input; the rules live in `invoicing.credit_notes`."""
 
+from django.db.models import prefetch_related_objects
 from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import serializers
 from rest_framework.response import Response
 
-from billing.api.fields import DATETIME_FORMAT, reject_unsupported
+from billing.api.fields import DATETIME_FORMAT
+from billing.api.input import Choice, Integer, LagoInput, many, read_input
 from billing.api.pagination import paginate
 from billing.api.schema import PAGINATION_PARAMETERS, PaginationMeta, errors
 from billing.api.views import LagoApiView
-from billing.errors import ValidationFailed
-from customers.api import CustomerOutput
-from invoicing.api import decimal_string
+from customers.api import CustomerOutput, customer_payload
 from invoicing.credit_notes import (
     Estimate,
     create_credit_note,
@@ -22,64 +22,43 @@ from invoicing.credit_notes import (
     update_refund_status,
     void_credit_note,
 )
+from invoicing.invoices_api import FeeOutput, fee_payload
+from invoicing.models import CreditNoteReason
 
-CREDIT_NOTE_FIELDS = {"invoice_id", "reason", "description", "credit_amount_cents", "refund_amount_cents", "items"}
-# Lago options we don't offer; accepted only with their neutral value.
-CREDIT_NOTE_DEFAULTS = {"offset_amount_cents": 0, "metadata": {}}
-ITEM_FIELDS = {"fee_id", "amount_cents"}
-ESTIMATE_FIELDS = {"invoice_id", "items"}
-UPDATE_FIELDS = {"refund_status"}
+# Input ----------------------------------------------------------------------------------------
 
 
-# Input (documentation; the services check values and answer with Lago's codes) ---------------
+class CreditNoteItemInput(LagoInput):
+    # Text, not a UUID field: an unknown or malformed fee is the service's 404 `fee_not_found`.
+    fee_id = serializers.CharField(required=False, allow_null=True, allow_blank=True)
+    amount_cents = Integer(required=False, allow_null=True)
 
 
-class CreditNoteItemInput(serializers.Serializer):
-    fee_id = serializers.UUIDField()
-    amount_cents = serializers.IntegerField(min_value=0)
+class CreditNoteInput(LagoInput):
+    unsupported = {"offset_amount_cents": 0, "metadata": {}}
+
+    # The view finds the invoice before the service runs, so the body must name one. Text, not a
+    # UUID field: an unknown or malformed id is a 404 `invoice_not_found`.
+    invoice_id = serializers.CharField()
+    reason = Choice(choices=CreditNoteReason.values, required=False, allow_null=True)
+    description = serializers.CharField(required=False, allow_null=True, allow_blank=True, trim_whitespace=False)
+    credit_amount_cents = Integer(required=False, allow_null=True)
+    refund_amount_cents = Integer(required=False, allow_null=True)
+    items = many(CreditNoteItemInput(), required=False, allow_null=True)
 
 
-class CreditNoteInput(serializers.Serializer):
-    invoice_id = serializers.UUIDField()
-    reason = serializers.ChoiceField(
-        choices=[
-            "duplicated_charge",
-            "product_unsatisfactory",
-            "order_change",
-            "order_cancellation",
-            "fraudulent_charge",
-            "other",
-        ]
-    )
-    description = serializers.CharField(required=False, allow_null=True)
-    credit_amount_cents = serializers.IntegerField(required=False, min_value=0)
-    refund_amount_cents = serializers.IntegerField(required=False, min_value=0)
-    items = CreditNoteItemInput(many=True)
+class CreditNoteEstimateInput(LagoInput):
+    invoice_id = serializers.CharField()
+    items = many(CreditNoteItemInput(), required=False, allow_null=True)
 
 
-class CreditNoteEstimateInput(serializers.Serializer):
-    invoice_id = serializers.UUIDField()
-    items = CreditNoteItemInput(many=True)
+class CreditNoteUpdateInput(LagoInput):
+    unsupported = {"metadata": {}}
 
-
-class CreditNoteUpdateInput(serializers.Serializer):
     # A plain string in the schema: the same choice set as an invoice's payment_status.
-    refund_status = serializers.CharField(help_text="pending, succeeded or failed")
-
-
-def _items(payload: dict):
-    items = payload.get("items")
-    if isinstance(items, list):
-        for item in items:
-            if isinstance(item, dict):
-                reject_unsupported(item, ITEM_FIELDS)
-    return items
-
-
-def _invoice(organization, payload: dict):
-    if payload.get("invoice_id") in (None, ""):
-        raise ValidationFailed({"invoice_id": ["value_is_mandatory"]})
-    return get_invoice_for_credit(organization=organization, invoice_id=payload["invoice_id"])
+    refund_status = serializers.CharField(
+        required=False, allow_null=True, allow_blank=True, help_text="pending, succeeded or failed"
+    )
 
 
 # Output ---------------------------------------------------------------------------------------
@@ -90,53 +69,16 @@ def _precise(cents: int) -> str:
     return f"{cents}.0"
 
 
-def fee_payload(fee, customer) -> dict:
-    """The fee a credit note item gives back on (a subset of Lago's FeeSerializer)."""
-    subscription = fee.subscription
-    charge = fee.charge
-    if charge is not None:
-        item = {
-            "type": "charge",
-            "code": charge.billable_metric.code,
-            "name": charge.billable_metric.name,
-            "invoice_display_name": charge.invoice_display_name,
-            "lago_item_id": str(charge.billable_metric_id),
-            "item_type": "BillableMetric",
-        }
-    else:
-        item = {
-            "type": fee.fee_type,
-            "code": subscription.external_id if subscription else None,
-            "name": fee.description,
-            "invoice_display_name": fee.description,
-            "lago_item_id": str(subscription.pk) if subscription else None,
-            "item_type": "Subscription" if subscription else None,
-        }
-    return {
-        "lago_id": str(fee.pk),
-        "lago_charge_id": str(fee.charge_id) if fee.charge_id else None,
-        "lago_invoice_id": str(fee.invoice_id),
-        "lago_subscription_id": str(fee.subscription_id) if fee.subscription_id else None,
-        "external_subscription_id": subscription.external_id if subscription else None,
-        "lago_customer_id": str(customer.pk),
-        "external_customer_id": customer.external_id,
-        "item": item,
-        "amount_cents": fee.amount_cents,
-        "amount_currency": fee.currency,
-        "taxes_amount_cents": 0,
-        "taxes_rate": 0.0,
-        "total_amount_cents": fee.amount_cents,
-        "total_amount_currency": fee.currency,
-        "units": decimal_string(fee.units),
-        "events_count": fee.events_count,
-        "description": fee.description,
-        "from_date": fee.from_datetime.strftime(DATETIME_FORMAT) if fee.from_datetime else None,
-        "to_date": fee.to_datetime.strftime(DATETIME_FORMAT) if fee.to_datetime else None,
-        "created_at": fee.created_at.strftime(DATETIME_FORMAT),
-    }
+def _with_plans(notes: list) -> list:
+    """The plans of the notes' subscription fees, which a fee's item names, in one query.
+    (`invoicing.credit_notes.with_credit_note_relations` loads the rest.)"""
+    prefetch_related_objects(notes, "items__fee__subscription__plan")
+    return notes
 
 
 def credit_note_payload(note) -> dict:
+    """Lago's credit note object: its one writer. The customer and the fees inside are written by
+    theirs (`customer_payload`, `fee_payload`)."""
     customer = note.customer
     return {
         "lago_id": str(note.pk),
@@ -171,14 +113,15 @@ def credit_note_payload(note) -> dict:
         "file_url": None,
         "xml_url": None,
         "self_billed": False,
-        "customer": CustomerOutput(customer).data,
+        "customer": customer_payload(customer),
         "items": [
             {
                 "lago_id": str(item.pk),
                 "amount_cents": item.amount_cents,
                 "precise_amount_cents": _precise(item.amount_cents),
                 "amount_currency": note.currency,
-                "fee": fee_payload(item.fee, customer),
+                # A credit note gives back on fees of its own invoice.
+                "fee": fee_payload(item.fee, invoice=note.invoice, customer=customer),
             }
             # In the invoice's fee order.
             for item in sorted(
@@ -214,12 +157,11 @@ class CreditNoteItemOutput(serializers.Serializer):
     amount_cents = serializers.IntegerField()
     precise_amount_cents = serializers.CharField()
     amount_currency = serializers.CharField()
-    fee = serializers.DictField()
+    fee = FeeOutput()
 
 
+# Documents `credit_note_payload`, the credit note's one writer.
 class CreditNoteOutput(serializers.Serializer):
-    """Documents `credit_note_payload`."""
-
     lago_id = serializers.UUIDField()
     billing_entity_code = serializers.CharField()
     sequential_id = serializers.IntegerField()
@@ -263,9 +205,8 @@ class EstimatedItemOutput(serializers.Serializer):
     amount_cents = serializers.IntegerField()
 
 
+# Documents `estimate_payload`.
 class EstimatedCreditNoteOutput(serializers.Serializer):
-    """Documents `estimate_payload`."""
-
     lago_invoice_id = serializers.UUIDField()
     invoice_number = serializers.CharField()
     currency = serializers.CharField()
@@ -296,6 +237,12 @@ CreditNoteUpdateBody = inline_serializer("CreditNoteUpdateBody", {"credit_note":
 # Views ----------------------------------------------------------------------------------------
 
 
+def _credit_note_response(organization, lago_id) -> Response:
+    """The note (re-)read with everything it shows, as GET answers it."""
+    [note] = _with_plans([get_credit_note(organization=organization, lago_id=lago_id)])
+    return Response({"credit_note": credit_note_payload(note)})
+
+
 class CreditNotesApi(LagoApiView):
     resource = "credit_note"
 
@@ -322,7 +269,8 @@ class CreditNotesApi(LagoApiView):
             reason=params.get("reason"),
         )
         page = paginate(queryset, params)
-        return Response({"credit_notes": [credit_note_payload(note) for note in page.items], "meta": page.meta})
+        notes = _with_plans(page.items)
+        return Response({"credit_notes": [credit_note_payload(note) for note in notes], "meta": page.meta})
 
     @extend_schema(
         operation_id="create_credit_note",
@@ -330,22 +278,16 @@ class CreditNotesApi(LagoApiView):
         responses={200: CreditNoteEnvelope, **errors(400, 401, 404, 405, 422)},
     )
     def post(self, request):
-        payload = dict(self.root_payload("credit_note"))
-        if payload.get("metadata") in (None, {}):
-            payload.pop("metadata", None)
-        reject_unsupported(payload, CREDIT_NOTE_FIELDS, CREDIT_NOTE_DEFAULTS)
-        invoice = _invoice(self.organization, payload)
+        data = read_input(self.root_payload("credit_note"), CreditNoteInput)
         note = create_credit_note(
-            invoice=invoice,
-            reason=payload.get("reason"),
-            description=payload.get("description"),
-            credit_amount_cents=payload.get("credit_amount_cents"),
-            refund_amount_cents=payload.get("refund_amount_cents"),
-            items=_items(payload),
+            invoice=get_invoice_for_credit(organization=self.organization, invoice_id=data["invoice_id"]),
+            reason=data.get("reason"),
+            description=data.get("description"),
+            credit_amount_cents=data.get("credit_amount_cents"),
+            refund_amount_cents=data.get("refund_amount_cents"),
+            items=data.get("items"),
         )
-        return Response(
-            {"credit_note": credit_note_payload(get_credit_note(organization=self.organization, lago_id=note.pk))}
-        )
+        return _credit_note_response(self.organization, note.pk)
 
 
 class CreditNoteEstimateApi(LagoApiView):
@@ -357,10 +299,9 @@ class CreditNoteEstimateApi(LagoApiView):
         responses={200: EstimatedCreditNoteEnvelope, **errors(400, 401, 404, 405, 422)},
     )
     def post(self, request):
-        payload = self.root_payload("credit_note")
-        reject_unsupported(payload, ESTIMATE_FIELDS)
-        invoice = _invoice(self.organization, payload)
-        estimate = estimate_credit_note(invoice=invoice, items=_items(payload))
+        data = read_input(self.root_payload("credit_note"), CreditNoteEstimateInput)
+        invoice = get_invoice_for_credit(organization=self.organization, invoice_id=data["invoice_id"])
+        estimate = estimate_credit_note(invoice=invoice, items=data.get("items"))
         return Response({"estimated_credit_note": estimate_payload(estimate)})
 
 
@@ -369,9 +310,7 @@ class CreditNoteApi(LagoApiView):
 
     @extend_schema(operation_id="get_credit_note", responses={200: CreditNoteEnvelope, **errors(401, 404)})
     def get(self, request, lago_id: str):
-        return Response(
-            {"credit_note": credit_note_payload(get_credit_note(organization=self.organization, lago_id=lago_id))}
-        )
+        return _credit_note_response(self.organization, lago_id)
 
     @extend_schema(
         operation_id="update_credit_note",
@@ -380,14 +319,9 @@ class CreditNoteApi(LagoApiView):
     )
     def put(self, request, lago_id: str):
         note = get_credit_note(organization=self.organization, lago_id=lago_id)
-        payload = dict(self.root_payload("credit_note"))
-        if payload.get("metadata") in (None, {}):
-            payload.pop("metadata", None)
-        reject_unsupported(payload, UPDATE_FIELDS)
-        update_refund_status(credit_note=note, refund_status=payload.get("refund_status"))
-        return Response(
-            {"credit_note": credit_note_payload(get_credit_note(organization=self.organization, lago_id=lago_id))}
-        )
+        data = read_input(self.root_payload("credit_note"), CreditNoteUpdateInput)
+        update_refund_status(credit_note=note, refund_status=data.get("refund_status"))
+        return _credit_note_response(self.organization, lago_id)
 
 
 class CreditNoteVoidApi(LagoApiView):
@@ -399,6 +333,4 @@ class CreditNoteVoidApi(LagoApiView):
     def put(self, request, lago_id: str):
         note = get_credit_note(organization=self.organization, lago_id=lago_id)
         void_credit_note(credit_note=note)
-        return Response(
-            {"credit_note": credit_note_payload(get_credit_note(organization=self.organization, lago_id=lago_id))}
-        )
+        return _credit_note_response(self.organization, lago_id)

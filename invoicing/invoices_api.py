@@ -1,26 +1,29 @@
 """Lago's v1 invoice endpoints (reference/lago-api.md §2.9, spec/API-SCOPE.md "Invoicing").
 
-Shapes only: the rules (what may be finalized, refreshed, voided or updated) live in
-`invoicing.lifecycle`, and the reads in `invoicing.selectors`.
+Shapes only: bodies are read by billing.api.input.read_input, the rules (what may be finalized,
+refreshed, voided or updated) live in `invoicing.lifecycle`, and the reads in `invoicing.selectors`.
+This module holds the fee's one writer, `fee_payload`, which credit notes embed too.
 """
 
 from datetime import timedelta
-from decimal import Decimal
 
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_field, inline_serializer
 from rest_framework import serializers
 from rest_framework.response import Response
 
-from billing.api.fields import DATETIME_FORMAT, reject_unsupported
+from billing.api.fields import DATETIME_FORMAT
+from billing.api.input import Choice, LagoInput, read_input
 from billing.api.pagination import paginate
 from billing.api.schema import PAGINATION_PARAMETERS, PaginationMeta, errors
 from billing.api.views import LagoApiView
 from billing.errors import ValidationFailed
-from customers.api import CustomerOutput
+from billing.money import from_minor_units
+from customers.api import CustomerOutput, customer_payload
 from invoicing.api import decimal_string
 from invoicing.lifecycle import finalize_draft, refresh_draft, total_due_amount_cents, update_invoice, void_invoice
 from invoicing.models import FeeType, InvoiceStatus, InvoiceType, PaymentStatus
 from invoicing.selectors import covered_periods, get_invoice, invoice_number, list_invoices, with_customer_metadata
+from invoicing.subscriptions_api import SubscriptionOutput
 
 ONE_SECOND = timedelta(seconds=1)
 
@@ -55,6 +58,88 @@ def _last_second(value) -> str | None:
 # Output ---------------------------------------------------------------------------------------
 
 
+def fee_item(fee) -> dict:
+    """What a fee bills for, as Lago's fee `item` names it: a subscription fee its plan, a charge fee
+    its billable metric (the charge's display name first)."""
+    if fee.fee_type == FeeType.SUBSCRIPTION and fee.subscription is not None:
+        plan = fee.subscription.plan
+        named = {
+            "code": plan.code,
+            "name": plan.name,
+            "description": plan.description,
+            "invoice_display_name": plan.invoice_display_name or plan.name,
+            "lago_item_id": str(fee.subscription_id),
+            "item_type": "Subscription",
+        }
+    elif fee.fee_type == FeeType.CHARGE and fee.charge is not None:
+        metric = fee.charge.billable_metric
+        named = {
+            "code": metric.code,
+            "name": metric.name,
+            "description": metric.description,
+            "invoice_display_name": fee.charge.invoice_display_name or metric.name,
+            "lago_item_id": str(metric.pk),
+            "item_type": "BillableMetric",
+        }
+    else:
+        # No fee of ours bills anything else yet (Lago's add-on and credit fees): the fee names itself.
+        named = {
+            "code": fee.fee_type,
+            "name": fee.description,
+            "description": None,
+            "invoice_display_name": fee.description,
+            "lago_item_id": str(fee.pk),
+            "item_type": fee.fee_type,
+        }
+    return {
+        "type": fee.fee_type,
+        **named,
+        "filters": None,
+        "filter_invoice_display_name": None,
+        "grouped_by": {},
+    }
+
+
+def fee_payload(fee, *, invoice, customer) -> dict:
+    """Lago's fee object (`V1::FeeSerializer`, the fields we can fill): the one writer of a fee, in an
+    invoice and in a credit note's items. `invoice` and `customer` are the fee's, as the caller holds
+    them, so that many fees cost no query; the fee's subscription (with its plan) and charge (with its
+    metric) must be loaded."""
+    subscription = fee.subscription
+    return {
+        "lago_id": str(fee.pk),
+        "lago_invoice_id": str(fee.invoice_id),
+        "lago_charge_id": str(fee.charge_id) if fee.charge_id else None,
+        "lago_subscription_id": str(fee.subscription_id) if fee.subscription_id else None,
+        "external_subscription_id": subscription.external_id if subscription is not None else None,
+        "lago_customer_id": str(customer.pk),
+        "external_customer_id": customer.external_id,
+        "item": fee_item(fee),
+        "pay_in_advance": bool(
+            fee.fee_type == FeeType.SUBSCRIPTION and subscription is not None and subscription.plan.pay_in_advance
+        ),
+        "invoiceable": True,
+        "amount_cents": fee.amount_cents,
+        "amount_currency": fee.currency,
+        "precise_amount": decimal_string(from_minor_units(fee.amount_cents, fee.currency)),
+        "taxes_amount_cents": 0,
+        "taxes_rate": 0.0,
+        "sub_total_excluding_taxes_amount_cents": fee.amount_cents,
+        "total_amount_cents": fee.amount_cents,
+        "total_amount_currency": fee.currency,
+        "units": decimal_string(fee.units),
+        "total_aggregated_units": decimal_string(fee.units),
+        "description": fee.description,
+        "events_count": fee.events_count,
+        "payment_status": invoice.payment_status,
+        "created_at": _datetime(fee.created_at),
+        "from_date": _datetime(fee.from_datetime),
+        "to_date": _last_second(fee.to_datetime),
+        "self_billed": False,
+        "applied_taxes": [],
+    }
+
+
 class FeeItemOutput(serializers.Serializer):
     type = serializers.CharField()
     code = serializers.CharField()
@@ -68,96 +153,36 @@ class FeeItemOutput(serializers.Serializer):
     grouped_by = serializers.DictField()
 
 
-def _fee_item(fee) -> dict:
-    if fee.fee_type == FeeType.CHARGE and fee.charge is not None:
-        metric = fee.charge.billable_metric
-        return {
-            "type": "charge",
-            "code": metric.code,
-            "name": metric.name,
-            "description": metric.description,
-            "invoice_display_name": fee.description,
-            "lago_item_id": str(metric.pk),
-            "item_type": "BillableMetric",
-        }
-    if fee.fee_type == FeeType.SUBSCRIPTION and fee.subscription is not None:
-        plan = fee.subscription.plan
-        return {
-            "type": "subscription",
-            "code": plan.code,
-            "name": plan.name,
-            "description": plan.description,
-            "invoice_display_name": fee.description,
-            "lago_item_id": str(fee.subscription_id),
-            "item_type": "Subscription",
-        }
-    return {
-        "type": fee.fee_type,
-        "code": fee.fee_type,
-        "name": fee.description,
-        "description": None,
-        "invoice_display_name": fee.description,
-        "lago_item_id": str(fee.pk),
-        "item_type": fee.fee_type,
-    }
-
-
+# Documents `fee_payload`, the fee's one writer; a test holds them to each other.
 class FeeOutput(serializers.Serializer):
-    """Lago's `V1::FeeSerializer`, the fields we can fill."""
-
-    lago_id = serializers.UUIDField(source="id")
-    lago_invoice_id = serializers.UUIDField(source="invoice_id")
-    lago_charge_id = serializers.UUIDField(source="charge_id", allow_null=True)
-    lago_subscription_id = serializers.UUIDField(source="subscription_id", allow_null=True)
-    external_subscription_id = serializers.SerializerMethodField()
-    lago_customer_id = serializers.UUIDField(source="invoice.customer_id")
-    external_customer_id = serializers.CharField(source="invoice.customer.external_id")
-    item = serializers.SerializerMethodField()
-    pay_in_advance = serializers.SerializerMethodField()
-    invoiceable = constant(serializers.BooleanField, True)
+    lago_id = serializers.UUIDField()
+    lago_invoice_id = serializers.UUIDField()
+    lago_charge_id = serializers.UUIDField(allow_null=True)
+    lago_subscription_id = serializers.UUIDField(allow_null=True)
+    external_subscription_id = serializers.CharField(allow_null=True)
+    lago_customer_id = serializers.UUIDField()
+    external_customer_id = serializers.CharField()
+    item = FeeItemOutput()
+    pay_in_advance = serializers.BooleanField()
+    invoiceable = serializers.BooleanField()
     amount_cents = serializers.IntegerField()
-    amount_currency = serializers.CharField(source="currency")
-    precise_amount = serializers.SerializerMethodField()
-    taxes_amount_cents = constant(serializers.IntegerField, 0)
-    taxes_rate = constant(serializers.FloatField, 0.0)
-    sub_total_excluding_taxes_amount_cents = serializers.IntegerField(source="amount_cents")
-    total_amount_cents = serializers.IntegerField(source="amount_cents")
-    total_amount_currency = serializers.CharField(source="currency")
-    units = serializers.SerializerMethodField()
-    total_aggregated_units = serializers.SerializerMethodField()
+    amount_currency = serializers.CharField()
+    precise_amount = serializers.CharField(help_text='The amount in major units, exact: "10.5".')
+    taxes_amount_cents = serializers.IntegerField()
+    taxes_rate = serializers.FloatField()
+    sub_total_excluding_taxes_amount_cents = serializers.IntegerField()
+    total_amount_cents = serializers.IntegerField()
+    total_amount_currency = serializers.CharField()
+    units = serializers.CharField()
+    total_aggregated_units = serializers.CharField()
     description = serializers.CharField()
     events_count = serializers.IntegerField()
-    payment_status = serializers.CharField(source="invoice.payment_status")
-    created_at = serializers.DateTimeField(format=DATETIME_FORMAT)
-    from_date = serializers.SerializerMethodField()
-    to_date = serializers.SerializerMethodField()
-    self_billed = constant(serializers.BooleanField, False)
-    applied_taxes = empty_list()
-
-    def get_external_subscription_id(self, fee) -> str | None:
-        return fee.subscription.external_id if fee.subscription is not None else None
-
-    @extend_schema_field(FeeItemOutput())
-    def get_item(self, fee) -> dict:
-        return {**_fee_item(fee), "filters": None, "filter_invoice_display_name": None, "grouped_by": {}}
-
-    def get_pay_in_advance(self, fee) -> bool:
-        return bool(fee.fee_type == FeeType.SUBSCRIPTION and fee.subscription and fee.subscription.plan.pay_in_advance)
-
-    def get_precise_amount(self, fee) -> str:
-        return decimal_string(Decimal(fee.amount_cents) / 100)
-
-    def get_units(self, fee) -> str:
-        return decimal_string(fee.units)
-
-    def get_total_aggregated_units(self, fee) -> str:
-        return decimal_string(fee.units)
-
-    def get_from_date(self, fee) -> str | None:
-        return _datetime(fee.from_datetime)
-
-    def get_to_date(self, fee) -> str | None:
-        return _last_second(fee.to_datetime)
+    payment_status = serializers.CharField()
+    created_at = serializers.CharField()
+    from_date = serializers.CharField(allow_null=True)
+    to_date = serializers.CharField(allow_null=True)
+    self_billed = serializers.BooleanField()
+    applied_taxes = serializers.ListField(child=serializers.DictField())
 
 
 class BillingPeriodOutput(serializers.Serializer):
@@ -188,21 +213,6 @@ def billing_period(link) -> dict:
         "fixed_charges_to_datetime": None,
         "invoicing_reason": link.invoicing_reason,
     }
-
-
-class BilledSubscriptionOutput(serializers.Serializer):
-    lago_id = serializers.UUIDField(source="id")
-    external_id = serializers.CharField()
-    lago_customer_id = serializers.UUIDField(source="customer_id")
-    external_customer_id = serializers.CharField(source="customer.external_id")
-    name = serializers.CharField(allow_null=True)
-    plan_code = serializers.CharField(source="plan.code")
-    status = serializers.CharField()
-    billing_time = serializers.CharField()
-    subscription_at = serializers.DateTimeField(format=DATETIME_FORMAT)
-    started_at = serializers.DateTimeField(format=DATETIME_FORMAT, allow_null=True)
-    terminated_at = serializers.DateTimeField(format=DATETIME_FORMAT, allow_null=True)
-    created_at = serializers.DateTimeField(format=DATETIME_FORMAT)
 
 
 class InvoiceOutput(serializers.Serializer):
@@ -244,9 +254,13 @@ class InvoiceOutput(serializers.Serializer):
     created_at = serializers.DateTimeField(format=DATETIME_FORMAT)
     updated_at = serializers.DateTimeField(format=DATETIME_FORMAT)
     voided_at = serializers.DateTimeField(format=DATETIME_FORMAT, allow_null=True)
-    customer = CustomerOutput()
+    customer = serializers.SerializerMethodField()
     metadata = empty_list()
     applied_taxes = empty_list()
+
+    @extend_schema_field(CustomerOutput)
+    def get_customer(self, invoice) -> dict:
+        return customer_payload(invoice.customer)
 
     def get_number(self, invoice) -> str:
         return invoice_number(invoice)
@@ -274,10 +288,10 @@ class InvoiceDetailOutput(InvoiceOutput):
     error_details = empty_list()
     applied_invoice_custom_sections = empty_list()
 
-    @extend_schema_field(BilledSubscriptionOutput(many=True))
+    @extend_schema_field(SubscriptionOutput(many=True))
     def get_subscriptions(self, invoice) -> list:
         subscriptions = {link.subscription_id: link.subscription for link in invoice.invoice_subscriptions.all()}
-        return BilledSubscriptionOutput(list(subscriptions.values()), many=True).data
+        return SubscriptionOutput(list(subscriptions.values()), many=True).data
 
     @extend_schema_field(BillingPeriodOutput(many=True))
     def get_billing_periods(self, invoice) -> list:
@@ -285,10 +299,7 @@ class InvoiceDetailOutput(InvoiceOutput):
 
     @extend_schema_field(FeeOutput(many=True))
     def get_fees(self, invoice) -> list:
-        fees = list(invoice.fees.all())
-        for fee in fees:
-            fee.invoice = invoice  # the customer and payment status come from the invoice in hand
-        return FeeOutput(fees, many=True).data
+        return [fee_payload(fee, invoice=invoice, customer=invoice.customer) for fee in invoice.fees.all()]
 
 
 InvoiceEnvelope = inline_serializer("InvoiceEnvelope", {"invoice": InvoiceDetailOutput()})
@@ -297,15 +308,18 @@ InvoiceListEnvelope = inline_serializer(
 )
 
 
-class InvoiceMetadataInput(serializers.Serializer):
-    id = serializers.CharField(required=False, allow_null=True)
-    key = serializers.CharField()
-    value = serializers.CharField(allow_null=True)
+class InvoiceUpdateInput(LagoInput):
+    # Invoice metadata has nowhere to be stored yet: refused rather than silently dropped.
+    unsupported = {"metadata": []}
+
+    payment_status = Choice(choices=PaymentStatus.values, required=False, allow_null=True)
 
 
-class InvoiceUpdateInput(serializers.Serializer):
-    payment_status = serializers.ChoiceField(choices=PaymentStatus.values, required=False, allow_null=True)
-    metadata = InvoiceMetadataInput(many=True, required=False, allow_null=True)
+class InvoiceVoidInput(LagoInput):
+    """Lago's void options (a credit note for what was paid) are not offered: `generate_credit_note`,
+    `refund_amount` and `credit_amount` are accepted only with their neutral value (false, 0, 0)."""
+
+    unsupported = {"generate_credit_note": False, "refund_amount": 0, "credit_amount": 0}
 
 
 InvoiceUpdateBody = inline_serializer("InvoiceUpdateBody", {"invoice": InvoiceUpdateInput()})
@@ -367,12 +381,8 @@ class InvoiceApi(LagoApiView):
     )
     def put(self, request, lago_id: str):
         invoice = get_invoice(organization=self.organization, invoice_id=lago_id)
-        payload = self.root_payload("invoice")
-        # Invoice metadata has nowhere to be stored yet: refused rather than silently dropped.
-        reject_unsupported(payload, {"payment_status"}, {"metadata": []})
-        serializer = InvoiceUpdateInput(data=payload)
-        serializer.is_valid(raise_exception=True)
-        invoice = update_invoice(invoice=invoice, payment_status=serializer.validated_data.get("payment_status"))
+        data = read_input(self.root_payload("invoice"), InvoiceUpdateInput)
+        invoice = update_invoice(invoice=invoice, payment_status=data.get("payment_status"))
         return _invoice_response(self.organization, invoice)
 
 
@@ -398,30 +408,20 @@ class InvoiceRefreshApi(LagoApiView):
         return _invoice_response(self.organization, refresh_draft(invoice=invoice))
 
 
-VOID_DEFAULTS = {"generate_credit_note": False, "refund_amount": 0, "credit_amount": 0}
-
-
 class InvoiceVoidApi(LagoApiView):
     resource = "invoice"
 
     @extend_schema(
         operation_id="void_invoice",
-        request=inline_serializer(
-            "InvoiceVoidBody",
-            {
-                "generate_credit_note": serializers.BooleanField(required=False),
-                "refund_amount": serializers.IntegerField(required=False),
-                "credit_amount": serializers.IntegerField(required=False),
-            },
+        description=(
+            "Lago's void options are not offered: `generate_credit_note`, `refund_amount` and `credit_amount`, "
+            "top-level keys of an optional body, are accepted only with their neutral value (false, 0, 0)."
         ),
+        request=InvoiceVoidInput,
         responses={200: InvoiceEnvelope, **errors(401, 404, 405, 422)},
     )
     def post(self, request, lago_id: str):
         invoice = get_invoice(organization=self.organization, invoice_id=lago_id)
-        # Lago's void options (a credit note for what was paid) are not offered: only their defaults pass.
-        # Lago's client posts no body at all; only a body that is there is read.
-        body = request.data if request.body else {}
-        if not isinstance(body, dict):
-            raise ValidationFailed({"base": ["value_is_invalid"]})
-        reject_unsupported(body, set(), VOID_DEFAULTS)
+        # The options sit at the top level, without a root key; Lago's client posts no body at all.
+        read_input(request.data if request.body else {}, InvoiceVoidInput)
         return _invoice_response(self.organization, void_invoice(invoice=invoice))

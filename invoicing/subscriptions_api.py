@@ -1,15 +1,13 @@
-"""Lago's v1 subscription endpoints (reference/lago-api.md §2.4). Shapes only; the lifecycle's rules
-live in `invoicing.subscriptions`."""
-
-from datetime import UTC
+"""Lago's v1 subscription endpoints (reference/lago-api.md §2.4). Bodies are read by
+billing.api.input.read_input; the lifecycle's rules live in `invoicing.subscriptions`."""
 
 from django.utils import timezone
-from django.utils.dateparse import parse_datetime
 from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import serializers
 from rest_framework.response import Response
 
-from billing.api.fields import DATETIME_FORMAT, iso_ms, reject_unsupported
+from billing.api.fields import DATETIME_FORMAT, iso_ms
+from billing.api.input import DateTime, LagoInput, read_input
 from billing.api.pagination import paginate
 from billing.api.schema import PAGINATION_PARAMETERS, PaginationMeta, errors
 from billing.api.views import LagoApiView
@@ -21,9 +19,6 @@ from plans.selectors import get_subscription, get_subscription_by_id, list_subsc
 from plans.subscription_periods import current_period
 
 # Subscriptions ------------------------------------------------------------------------------
-
-SUBSCRIPTION_FIELDS = {"external_customer_id", "plan_code", "external_id", "name", "billing_time", "subscription_at"}
-SUBSCRIPTION_DEFAULTS = {"ending_at": None, "plan_overrides": None, "billing_entity_code": None}
 
 
 class SubscriptionOutput(serializers.Serializer):
@@ -63,13 +58,15 @@ class SubscriptionOutput(serializers.Serializer):
         return period.to_datetime.strftime(DATETIME_FORMAT) if period else None
 
 
-class SubscriptionInput(serializers.Serializer):
+class SubscriptionInput(LagoInput):
+    unsupported = {"ending_at": None, "plan_overrides": None, "billing_entity_code": None}
+
     external_customer_id = serializers.CharField(required=False, allow_null=True, allow_blank=True)
     plan_code = serializers.CharField(required=False, allow_null=True, allow_blank=True)
     external_id = serializers.CharField(required=False, allow_null=True, allow_blank=True)
     name = serializers.CharField(required=False, allow_null=True, allow_blank=True)
     billing_time = serializers.CharField(required=False, allow_null=True)
-    subscription_at = serializers.CharField(required=False, allow_null=True)
+    subscription_at = DateTime(required=False, allow_null=True)
 
 
 SubscriptionEnvelope = inline_serializer("SubscriptionEnvelope", {"subscription": SubscriptionOutput()})
@@ -77,30 +74,6 @@ SubscriptionBody = inline_serializer("SubscriptionBody", {"subscription": Subscr
 SubscriptionListEnvelope = inline_serializer(
     "SubscriptionListEnvelope", {"subscriptions": SubscriptionOutput(many=True), "meta": PaginationMeta()}
 )
-
-
-def parse_subscription_at(value):
-    """ISO-8601 with a time; a naive one is read as UTC. None when it cannot be read."""
-    try:
-        parsed = parse_datetime(value)
-    except ValueError:
-        return None
-    if parsed is not None and timezone.is_naive(parsed):
-        parsed = parsed.replace(tzinfo=UTC)
-    return parsed
-
-
-def _subscription_data(payload: dict) -> dict:
-    reject_unsupported(payload, SUBSCRIPTION_FIELDS, SUBSCRIPTION_DEFAULTS)
-    serializer = SubscriptionInput(data=payload)
-    serializer.is_valid(raise_exception=True)
-    data = dict(serializer.validated_data)
-    if data.get("subscription_at") is not None:
-        parsed = parse_subscription_at(data["subscription_at"])
-        if parsed is None:
-            raise ValidationFailed({"subscription_at": ["invalid_date"]})
-        data["subscription_at"] = parsed
-    return data
 
 
 def _subscription_response(subscription) -> Response:
@@ -141,7 +114,7 @@ class SubscriptionsApi(LagoApiView):
         responses={200: SubscriptionEnvelope, **errors(400, 401, 404, 422)},
     )
     def post(self, request):
-        data = _subscription_data(self.root_payload("subscription"))
+        data = read_input(self.root_payload("subscription"), SubscriptionInput)
         subscription, _ = create_subscription(organization=self.organization, data=data)
         return _subscription_response(subscription)
 

@@ -1,14 +1,15 @@
-"""Lago's v1 endpoints for billable metrics, plans and subscriptions (reference/lago-api.md §2.2-2.4)."""
+"""Lago's v1 endpoints for billable metrics and plans (reference/lago-api.md §2.2-2.3). Bodies are read
+by billing.api.input.read_input; the rules live in plans.services."""
 
 from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import serializers
 from rest_framework.response import Response
 
-from billing.api.fields import DATETIME_FORMAT, EmptyList, reject_unsupported
+from billing.api.fields import DATETIME_FORMAT, EmptyList
+from billing.api.input import Integer, LagoInput, Number, many, read_input
 from billing.api.pagination import paginate
 from billing.api.schema import PAGINATION_PARAMETERS, PaginationMeta, errors
 from billing.api.views import LagoApiView
-from billing.errors import ValidationFailed
 from invoicing.subscriptions import delete_plan
 from plans.selectors import (
     get_billable_metric,
@@ -25,17 +26,6 @@ from plans.services import (
 )
 
 # Billable metrics ---------------------------------------------------------------------------
-
-METRIC_FIELDS = {"name", "code", "description", "aggregation_type", "field_name"}
-# Lago options we don't offer; accepted only with their neutral value.
-METRIC_DEFAULTS = {
-    "recurring": False,
-    "filters": [],
-    "weighted_interval": None,
-    "expression": None,
-    "rounding_function": None,
-    "rounding_precision": None,
-}
 
 
 class BillableMetricOutput(serializers.Serializer):
@@ -55,7 +45,16 @@ class BillableMetricOutput(serializers.Serializer):
         return data
 
 
-class BillableMetricInput(serializers.Serializer):
+class BillableMetricInput(LagoInput):
+    unsupported = {
+        "recurring": False,
+        "filters": [],
+        "weighted_interval": None,
+        "expression": None,
+        "rounding_function": None,
+        "rounding_precision": None,
+    }
+
     name = serializers.CharField(required=False, allow_null=True, allow_blank=True)
     code = serializers.CharField(required=False, allow_null=True, allow_blank=True)
     description = serializers.CharField(required=False, allow_null=True, allow_blank=True)
@@ -69,13 +68,6 @@ MetricListEnvelope = inline_serializer(
     "BillableMetricListEnvelope",
     {"billable_metrics": BillableMetricOutput(many=True), "meta": PaginationMeta()},
 )
-
-
-def _metric_data(payload: dict) -> dict:
-    reject_unsupported(payload, METRIC_FIELDS, METRIC_DEFAULTS)
-    serializer = BillableMetricInput(data=payload)
-    serializer.is_valid(raise_exception=True)
-    return dict(serializer.validated_data)
 
 
 def _metric_response(metric) -> Response:
@@ -98,7 +90,7 @@ class BillableMetricsApi(LagoApiView):
         responses={200: MetricEnvelope, **errors(400, 401, 422)},
     )
     def post(self, request):
-        data = _metric_data(self.root_payload("billable_metric"))
+        data = read_input(self.root_payload("billable_metric"), BillableMetricInput)
         return _metric_response(create_billable_metric(organization=self.organization, data=data))
 
 
@@ -116,7 +108,7 @@ class BillableMetricApi(LagoApiView):
     )
     def put(self, request, code: str):
         metric = get_billable_metric(organization=self.organization, code=code)
-        data = _metric_data(self.root_payload("billable_metric"))
+        data = read_input(self.root_payload("billable_metric"), BillableMetricInput)
         return _metric_response(update_billable_metric(metric=metric, data=data))
 
     @extend_schema(operation_id="delete_billable_metric", responses={200: MetricEnvelope, **errors(401, 404, 405)})
@@ -126,38 +118,6 @@ class BillableMetricApi(LagoApiView):
 
 
 # Plans ----------------------------------------------------------------------------------------
-
-PLAN_FIELDS = {
-    "name",
-    "code",
-    "interval",
-    "amount_cents",
-    "amount_currency",
-    "pay_in_advance",
-    "trial_period",
-    "description",
-    "invoice_display_name",
-    "charges",
-}
-PLAN_DEFAULTS = {
-    "bill_charges_monthly": False,
-    "tax_codes": [],
-    "usage_thresholds": [],
-    "minimum_commitment": None,
-    "metadata": {},
-    "fixed_charges": [],
-}
-CHARGE_FIELDS = {"id", "billable_metric_id", "charge_model", "properties", "invoice_display_name"}
-CHARGE_DEFAULTS = {
-    "pay_in_advance": False,
-    "invoiceable": True,
-    "prorated": False,
-    "min_amount_cents": 0,
-    "filters": [],
-    "tax_codes": [],
-    "regroup_paid_fees": None,
-    "applied_pricing_unit": None,
-}
 
 
 class ChargeOutput(serializers.Serializer):
@@ -194,54 +154,52 @@ class PlanOutput(serializers.Serializer):
     usage_thresholds = EmptyList()
 
 
-class ChargeInput(serializers.Serializer):
+class ChargeInput(LagoInput):
+    unsupported = {
+        "pay_in_advance": False,
+        "invoiceable": True,
+        "prorated": False,
+        "min_amount_cents": 0,
+        "filters": [],
+        "tax_codes": [],
+        "regroup_paid_fees": None,
+        "applied_pricing_unit": None,
+    }
+
     id = serializers.CharField(required=False, allow_null=True)
-    billable_metric_id = serializers.CharField()
-    charge_model = serializers.CharField()
+    # Lago answers a missing or unknown metric with 404 billable_metrics_not_found (the service).
+    billable_metric_id = serializers.CharField(required=False, allow_null=True)
+    charge_model = serializers.CharField(required=False, allow_null=True)
     properties = serializers.DictField(required=False, allow_null=True)
     invoice_display_name = serializers.CharField(required=False, allow_null=True, allow_blank=True)
 
 
-class PlanInput(serializers.Serializer):
+class PlanInput(LagoInput):
+    unsupported = {
+        "bill_charges_monthly": False,
+        "tax_codes": [],
+        "usage_thresholds": [],
+        "minimum_commitment": None,
+        "metadata": {},
+        "fixed_charges": [],
+    }
+
     name = serializers.CharField(required=False, allow_null=True, allow_blank=True)
     code = serializers.CharField(required=False, allow_null=True, allow_blank=True)
     interval = serializers.CharField(required=False, allow_null=True)
-    amount_cents = serializers.IntegerField(required=False, allow_null=True)
+    amount_cents = Integer(required=False, allow_null=True)
     amount_currency = serializers.CharField(required=False, allow_null=True)
     pay_in_advance = serializers.BooleanField(required=False)
-    # Lago's clients send days as a number (1.0); read as a Decimal, kept when it is whole.
-    trial_period = serializers.DecimalField(
-        max_digits=12, decimal_places=6, coerce_to_string=False, required=False, allow_null=True
-    )
+    # Days; Lago's clients send a number (1.0). The service keeps it when it is whole.
+    trial_period = Number(required=False, allow_null=True)
     description = serializers.CharField(required=False, allow_null=True, allow_blank=True)
     invoice_display_name = serializers.CharField(required=False, allow_null=True, allow_blank=True)
-    charges = ChargeInput(many=True, required=False, allow_null=True)
+    charges = many(ChargeInput(), required=False, allow_null=True)
 
 
 PlanEnvelope = inline_serializer("PlanEnvelope", {"plan": PlanOutput()})
 PlanBody = inline_serializer("PlanBody", {"plan": PlanInput()})
 PlanListEnvelope = inline_serializer("PlanListEnvelope", {"plans": PlanOutput(many=True), "meta": PaginationMeta()})
-
-
-def _plan_data(payload: dict) -> dict:
-    reject_unsupported(payload, PLAN_FIELDS, PLAN_DEFAULTS)
-    charges = payload.get("charges")
-    if isinstance(charges, list):
-        for charge in charges:
-            if isinstance(charge, dict):
-                reject_unsupported(charge, CHARGE_FIELDS, CHARGE_DEFAULTS)
-    serializer = PlanInput(data=payload)
-    serializer.is_valid(raise_exception=True)
-    data = dict(serializer.validated_data)
-    if "trial_period" in data and data["trial_period"] is not None:
-        trial = data["trial_period"]
-        if trial != trial.to_integral_value():
-            raise ValidationFailed({"trial_period": ["value_is_invalid"]})
-        data["trial_period"] = int(trial)
-    if data.get("charges") is not None:
-        # A null item stays one, for the service to refuse with the other malformed charges.
-        data["charges"] = [dict(charge) if isinstance(charge, dict) else charge for charge in data["charges"]]
-    return data
 
 
 def _plan_response(organization, plan) -> Response:
@@ -263,7 +221,7 @@ class PlansApi(LagoApiView):
         operation_id="create_plan", request=PlanBody, responses={200: PlanEnvelope, **errors(400, 401, 404, 422)}
     )
     def post(self, request):
-        plan = create_plan(organization=self.organization, data=_plan_data(self.root_payload("plan")))
+        plan = create_plan(organization=self.organization, data=read_input(self.root_payload("plan"), PlanInput))
         return _plan_response(self.organization, plan)
 
 
@@ -279,7 +237,7 @@ class PlanApi(LagoApiView):
     )
     def put(self, request, code: str):
         plan = get_plan(organization=self.organization, code=code)
-        plan = update_plan(plan=plan, data=_plan_data(self.root_payload("plan")))
+        plan = update_plan(plan=plan, data=read_input(self.root_payload("plan"), PlanInput))
         return _plan_response(self.organization, plan)
 
     @extend_schema(operation_id="delete_plan", responses={200: PlanEnvelope, **errors(401, 404)})

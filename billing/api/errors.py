@@ -3,6 +3,7 @@
 from http import HTTPStatus
 
 from django.http import Http404, JsonResponse
+from django.views import defaults
 from rest_framework import exceptions
 from rest_framework.response import Response
 
@@ -18,6 +19,7 @@ _LAGO_CODES = {
     "max_value": "value_is_out_of_range",
     "min_value": "value_is_out_of_range",
     "max_string_length": "value_is_too_long",
+    "invalid_date": "invalid_date",  # billing.api.input.DateTime
 }
 
 
@@ -35,10 +37,11 @@ def _lago_code(code: str | None) -> str:
 
 
 def _flatten(errors, into: dict[str, list[str]], key: str | None = None) -> None:
-    """Flatten DRF's nested errors onto Lago's flat `{field: [codes]}`; nested fields keep their own name."""
+    """Flatten DRF's nested errors onto Lago's flat `{field: [codes]}`; nested fields keep their own name.
+    An error of a whole list item (DRF keys it by the item's index) is the list field's."""
     if isinstance(errors, dict):
         for field, value in errors.items():
-            name = (key or "base") if field == "non_field_errors" else str(field)
+            name = (key or "base") if field == "non_field_errors" or isinstance(field, int) else str(field)
             _flatten(value, into, name)
         return
     if isinstance(errors, list):
@@ -105,5 +108,26 @@ def status_phrase(code: int) -> str:
 
 
 def unknown_api_route(request, *args, **kwargs) -> JsonResponse:
-    """Lago's catch-all: any path under /api/v1 that names no endpoint."""
+    """Lago's catch-all: any path under /api/ that names no endpoint."""
     return JsonResponse(not_found_body("resource_not_found"), status=404)
+
+
+# Django's own error pages (handler400 and handler500 in billing/urls.py): the staff pages keep
+# Django's, while under /api/ a client gets JSON, the shape Rails gives Lago's (`{"status": 500,
+# "error": "Internal Server Error"}`); an HTML body would make Lago's clients report a decode error.
+
+
+def _under_api(request) -> bool:
+    return request.path_info == "/api" or request.path_info.startswith("/api/")
+
+
+def bad_request(request, exception):
+    if _under_api(request):
+        return JsonResponse({"status": 400, "error": status_phrase(400)}, status=400)
+    return defaults.bad_request(request, exception)
+
+
+def server_error(request):
+    if _under_api(request):
+        return JsonResponse({"status": 500, "error": status_phrase(500)}, status=500)
+    return defaults.server_error(request)

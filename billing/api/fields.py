@@ -1,8 +1,6 @@
-"""Small shared pieces of API shape."""
+"""Small shared pieces of the API's output: date formats and fields Lago always sends. (Input: billing.api.input.)"""
 
 from rest_framework import serializers
-
-from billing.errors import ValidationFailed
 
 DATETIME_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
 DATETIME_MS_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
@@ -26,23 +24,3 @@ def iso_ms(value) -> str | None:
     if value is None:
         return None
     return value.strftime("%Y-%m-%dT%H:%M:%S.") + f"{value.microsecond // 1000:03d}Z"
-
-
-def reject_unsupported(payload: dict, allowed: set[str], defaults: dict | None = None) -> None:
-    """Refuse keys we don't know, and Lago options we don't offer unless sent with their default.
-
-    A misspelled or unsupported field must never look like a successful change.
-    """
-    defaults = defaults or {}
-    errors: dict[str, list[str]] = {}
-    for key, value in payload.items():
-        if key in allowed:
-            continue
-        if key in defaults:
-            if value is None or value == defaults[key]:
-                continue
-            errors[key] = ["not_supported"]
-        else:
-            errors[key] = ["unknown_field"]
-    if errors:
-        raise ValidationFailed(errors)

@@ -1,14 +1,17 @@
 """Plumbing shared by the API views."""
 
+from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView
+from rest_framework.renderers import JSONRenderer
+from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from billing.api.errors import MissingRootKey
 from billing.errors import NotFound, ValidationFailed
 
 
+# An API view scoped to the organization of the request's API key. (A comment, not a docstring:
+# drf-spectacular would publish a docstring as the description of every operation.)
 class LagoApiView(APIView):
-    """An API view scoped to the organization of the request's API key."""
-
     # What a path identifier names, for the 404 code (`customer_not_found`).
     resource = "resource"
 
@@ -32,3 +35,23 @@ class LagoApiView(APIView):
         if not isinstance(payload, dict) or not payload:
             raise MissingRootKey(root_key)
         return payload
+
+
+class JsonErrors:
+    """For the views under /api/ that answer something else than JSON (the schema in YAML, the docs
+    page in HTML): their errors, a wrong method for one, still answer Lago's JSON body."""
+
+    def finalize_response(self, request, response, *args, **kwargs):
+        response = super().finalize_response(request, response, *args, **kwargs)
+        if isinstance(response, Response) and response.status_code >= 400:
+            response.accepted_renderer = JSONRenderer()
+            response.accepted_media_type = JSONRenderer.media_type
+        return response
+
+
+class SchemaView(JsonErrors, SpectacularAPIView):
+    """The OpenAPI schema (YAML, or JSON with `?format=json`)."""
+
+
+class DocsView(JsonErrors, SpectacularRedocView):
+    """The API's documentation page, rendered from the schema."""

@@ -7,7 +7,7 @@ import pytest
 from rest_framework import exceptions, serializers
 
 from billing.api.errors import lago_exception_handler
-from billing.api.input import Choice, DateTime, Integer, LagoInput, Number, read_input
+from billing.api.input import Choice, DateTime, Integer, LagoInput, Number, many, read_input
 from billing.errors import ValidationFailed
 
 
@@ -29,7 +29,7 @@ class OrderInput(LagoInput):
     kind = Choice(choices=["one", "two"], required=False, allow_null=True)
     quantity = Number(required=False, allow_null=True)
     at = DateTime(required=False, allow_null=True)
-    lines = LineInput(many=True, required=False, allow_null=True)
+    lines = many(LineInput(), required=False, allow_null=True)
     options = OptionsInput(required=False)
 
 
@@ -112,7 +112,8 @@ def test_dates_are_iso_8601_and_utc_unless_they_say_otherwise():
     )
     paris = read_input({"reference": "r1", "at": "2026-03-01T10:00:00+01:00"}, OrderInput)["at"]
     assert paris == datetime(2026, 3, 1, 10, tzinfo=timezone(timedelta(hours=1)))
-    for bad in ("next week", "2026-13-01T00:00:00Z", "2026-03-01", 1767225600):
+    assert read_input({"reference": "r1", "at": "2026-03-01"}, OrderInput)["at"] == datetime(2026, 3, 1, tzinfo=UTC)
+    for bad in ("next week", "2026-13-01T00:00:00Z", "01/03/2026", 1767225600):
         assert refused({"reference": "r1", "at": bad}) == {"at": ["invalid_date"]}
 
 

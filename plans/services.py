@@ -2,6 +2,7 @@
 the lifecycle's (`invoicing.subscriptions`)."""
 
 import uuid
+from decimal import Decimal
 from typing import Any
 
 from django.db import IntegrityError, transaction
@@ -151,7 +152,7 @@ def _clean_plan(data: dict[str, Any], *, partial: bool) -> dict[str, Any]:
     if "trial_period" in data:
         trial = data["trial_period"]
         trial = 0 if trial is None else trial
-        if isinstance(trial, float) and trial.is_integer():
+        if isinstance(trial, Decimal) and trial == trial.to_integral_value():
             trial = int(trial)
         if isinstance(trial, bool) or not isinstance(trial, int) or not 0 <= trial <= 3650:
             add_error(errors, "trial_period", "value_is_invalid")

@@ -14,8 +14,10 @@ Two measured hot paths read their bodies by hand, to the same rules and codes, w
 customer upsert (customers.api._service_data) and event ingestion (events.services.ingest_events).
 """
 
+import math
 from collections.abc import Mapping
 from datetime import UTC
+from decimal import Decimal
 from typing import Any
 
 from django.utils import timezone
@@ -111,12 +113,16 @@ class Integer(serializers.IntegerField):
 
 
 class Number(serializers.FloatField):
-    """A JSON number as sent (an int stays an int); whether it must be whole, and its range, are the
-    service's."""
+    """A JSON number (published as one): an int stays an int, a fraction becomes an exact Decimal of
+    the digits sent, never a float. Whether it must be whole, and its range, are the service's."""
 
     def to_internal_value(self, data):
         if isinstance(data, bool) or not isinstance(data, int | float):
             self.fail("invalid")
+        if isinstance(data, float):
+            if not math.isfinite(data):
+                self.fail("invalid")
+            return Decimal(repr(data))
         return data
 
 

@@ -58,6 +58,8 @@ INSTALLED_APPS = [
     "customers",
     "plans",
     "events",
+    "coupons",
+    "wallets",
     "invoicing",
 ]
 

@@ -53,7 +53,12 @@ MAX_GRACE_PERIOD_DAYS = 365
 # Objects whose assignment locks the external_id (the seed: plan, coupon, add-on, wallet and
 # credits), as (related name on Customer, how the staff UI names it). Each issue that adds one of
 # these objects adds its relation here.
-LOCKING_RELATIONS: tuple[tuple[str, str], ...] = (("subscriptions", "a subscription"),)
+LOCKING_RELATIONS: tuple[tuple[str, str], ...] = (
+    ("subscriptions", "a subscription"),
+    ("applied_coupons", "a coupon"),
+    ("wallets", "a wallet"),
+    ("invoices", "an invoice"),
+)
 
 _email_validator = EmailValidator()
 

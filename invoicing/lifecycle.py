@@ -9,9 +9,12 @@ from django.db import transaction
 from django.utils import timezone
 
 from billing.errors import NotAllowed, ValidationFailed
+from invoicing.coupon_discounts import return_coupons
 from invoicing.credit_notes import return_applied_credit
 from invoicing.models import Invoice, InvoiceStatus, PaymentStatus
+from invoicing.prepaid_credits import cancel_credit_purchase, record_credit_payment
 from invoicing.services import finalize_invoice, refresh_invoice
+from invoicing.wallet_payments import return_prepaid_credits
 
 
 def _locked(invoice: Invoice) -> Invoice:
@@ -44,8 +47,11 @@ def void_invoice(*, invoice: Invoice) -> Invoice:
     invoice.status = InvoiceStatus.VOIDED
     invoice.voided_at = timezone.now()
     invoice.save(update_fields=["status", "voided_at", "updated_at"])
-    # Credit it had used from credit notes is the customer's again.
+    # What it had taken from coupons, credit notes and the wallet is the customer's again.
+    return_coupons(invoice)
     return_applied_credit(invoice)
+    return_prepaid_credits(invoice)
+    cancel_credit_purchase(invoice)
     return invoice
 
 
@@ -60,6 +66,7 @@ def update_invoice(*, invoice: Invoice, payment_status: str | None = None) -> In
     if payment_status is not None and payment_status != invoice.payment_status:
         invoice.payment_status = payment_status
         invoice.save(update_fields=["payment_status", "updated_at"])
+        record_credit_payment(invoice, payment_status)
     return invoice
 
 

@@ -4,9 +4,11 @@ from django.db import models
 from django.db.models import Q
 from django.utils.timezone import now
 
+from coupons.models import AppliedCoupon
 from customers.models import Customer
 from organizations.models import Organization
-from plans.models import Charge, Subscription
+from plans.models import AddOn, Charge, Subscription
+from wallets.models import WalletTransaction
 
 
 class InvoiceType(models.TextChoices):
@@ -129,10 +131,18 @@ class Fee(models.Model):
     invoice = models.ForeignKey(Invoice, on_delete=models.CASCADE, related_name="fees")
     subscription = models.ForeignKey(Subscription, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
     charge = models.ForeignKey(Charge, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    add_on = models.ForeignKey(AddOn, null=True, blank=True, on_delete=models.PROTECT, related_name="fees")
+    # The purchase a credit fee sells (Lago's credit invoice for paid credits).
+    wallet_transaction = models.ForeignKey(
+        WalletTransaction, null=True, blank=True, on_delete=models.PROTECT, related_name="fees"
+    )
     fee_type = models.CharField(max_length=20, choices=FeeType.choices)
     description = models.CharField(max_length=255)
     amount_cents = models.BigIntegerField()
+    # This fee's share of the invoice's coupons (the invoice's coupons_amount_cents is their sum).
+    coupons_amount_cents = models.BigIntegerField(default=0)
     currency = models.CharField(max_length=3)
+    unit_amount_cents = models.BigIntegerField(null=True, blank=True)
     units = models.DecimalField(max_digits=40, decimal_places=15, default=0)
     events_count = models.BigIntegerField(default=0)
     from_datetime = models.DateTimeField(null=True, blank=True)
@@ -301,3 +311,28 @@ class CreditNoteApplication(models.Model):
 
     def __str__(self) -> str:
         return f"{self.credit_note_id} → {self.invoice_id}: {self.amount_cents}"
+
+
+class CouponCredit(models.Model):
+    """What an applied coupon took off one invoice (Lago's `credits` of type coupon).
+
+    `period_start` is the billing period the invoice belongs to: a recurring coupon counts periods,
+    so a period billed by two invoices (a fee in advance and usage in arrears) counts once.
+    """
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    invoice = models.ForeignKey(Invoice, on_delete=models.CASCADE, related_name="coupon_credits")
+    applied_coupon = models.ForeignKey(AppliedCoupon, on_delete=models.PROTECT, related_name="credits")
+    amount_cents = models.BigIntegerField()
+    period_start = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(default=now, editable=False)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+        constraints = [
+            models.CheckConstraint(condition=Q(amount_cents__gt=0), name="coupon_credit_positive"),
+            models.UniqueConstraint(fields=["applied_coupon", "invoice"], name="coupon_credit_once_per_invoice"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.applied_coupon_id} → {self.invoice_id}: {self.amount_cents}"

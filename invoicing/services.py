@@ -16,12 +16,14 @@ from django.utils import timezone
 from billing.jobs import enqueue_on_commit
 from customers.models import Customer
 from invoicing.billing_windows import BillingWindows, billing_windows
+from invoicing.coupon_discounts import apply_coupons
 from invoicing.credit_notes import apply_credit_notes
-from invoicing.models import Fee, FeeType, Invoice, InvoiceStatus, InvoiceSubscription, InvoicingReason
+from invoicing.models import Fee, FeeType, Invoice, InvoiceStatus, InvoiceSubscription, InvoiceType, InvoicingReason
 from invoicing.numbering import final_number, next_sequential_id
 from invoicing.proration import prorated_fee_cents
 from invoicing.selectors import customer_billing_details
 from invoicing.usage import compute_usage, with_usage_relations
+from invoicing.wallet_payments import apply_prepaid_credits
 from plans.billing_periods import BillingPeriod
 from plans.models import Subscription, SubscriptionStatus
 from plans.subscription_periods import following_period, period_of
@@ -84,7 +86,7 @@ def _write_fees(invoice: Invoice, fees: list[Fee]) -> None:
         fee.invoice = invoice
     Fee.objects.bulk_create(fees)
     invoice.fees_amount_cents = sum(fee.amount_cents for fee in fees)
-    # Coupons, prepaid credits, credit notes and taxes come with their own issues; until then they are 0.
+    # Coupons, credit notes and prepaid credits are taken at finalization; taxes are not modelled yet.
     invoice.total_amount_cents = (
         invoice.fees_amount_cents
         - invoice.coupons_amount_cents
@@ -154,8 +156,8 @@ def _with_charges(subscription: Subscription) -> Subscription:
 def refresh_invoice(*, invoice: Invoice, at: datetime | None = None) -> Invoice:
     """Recompute a draft's fees from the current events."""
     invoice = Invoice.objects.select_for_update().get(pk=invoice.pk)
-    if invoice.status != InvoiceStatus.DRAFT:
-        return invoice
+    if invoice.status != InvoiceStatus.DRAFT or invoice.invoice_type != InvoiceType.SUBSCRIPTION:
+        return invoice  # one-off and credit invoices are finalized when made: nothing to recompute
     at = at or timezone.now()
     fees: list[Fee] = []
     for link in invoice.invoice_subscriptions.all():
@@ -184,13 +186,17 @@ def finalize_invoice(*, invoice: Invoice, at: datetime | None = None, refresh: b
         customer = invoice.customer
     if invoice.status != InvoiceStatus.DRAFT:
         return invoice
-    # Credit notes: the customer's available credit-note balances reduce this invoice (oldest first).
+    at = at or timezone.now()
+    # What the customer is entitled to reduces the invoice in this order: coupons, then credit-note
+    # balances, then prepaid credits pay what is left. Each locks its rows, in this same order.
+    apply_coupons(invoice, at=at)
     apply_credit_notes(invoice)
+    apply_prepaid_credits(invoice, at=at)
     invoice.sequential_id = next_sequential_id(invoice.organization_id)
     invoice.number = final_number(customer.organization, invoice.sequential_id)
     invoice.customer_snapshot = customer_billing_details(customer)
     invoice.status = InvoiceStatus.FINALIZED
-    invoice.finalized_at = at or timezone.now()
+    invoice.finalized_at = at
     invoice.save()
     return invoice
 

@@ -136,3 +136,15 @@ def daily_events(usage: Usage) -> list[tuple[date, int]]:
     last = usage.to_datetime.astimezone(tz).date()
     days = [first + timedelta(days=offset) for offset in range((last - first).days + 1)]
     return [(day, per_day.get(day, 0)) for day in days]
+
+
+def current_usage_amount_cents(*, customer_id, currency: str, at: datetime | None = None) -> int:
+    """What the customer's active subscriptions in `currency` have used so far in their running
+    billing periods (the wallet's ongoing balance deducts it)."""
+    at = at or timezone.now()
+    subscriptions = with_usage_relations(
+        Subscription.objects.filter(
+            customer_id=customer_id, status=SubscriptionStatus.ACTIVE, plan__amount_currency=currency
+        )
+    )
+    return sum(current_usage(subscription=subscription, at=at).amount_cents for subscription in subscriptions)

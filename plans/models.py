@@ -108,6 +108,34 @@ class Charge(models.Model):
         return f"{self.billable_metric.code} ({self.charge_model})"
 
 
+class AddOn(models.Model):
+    """A catalogue item billed once, on a one-off invoice (Lago's add-on)."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    organization = models.ForeignKey(Organization, on_delete=models.PROTECT, related_name="add_ons")
+    code = models.CharField(max_length=255)
+    name = models.CharField(max_length=255)
+    invoice_display_name = models.CharField(max_length=255, null=True, blank=True)
+    description = models.TextField(null=True, blank=True)
+    amount_cents = models.BigIntegerField()
+    amount_currency = models.CharField(max_length=3)
+    created_at = models.DateTimeField(default=now, editable=False)
+    updated_at = models.DateTimeField(auto_now=True)
+    deleted_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["organization", "code"], condition=Q(deleted_at__isnull=True), name="add_on_code_unique_live"
+            ),
+            models.CheckConstraint(condition=Q(amount_cents__gte=0), name="add_on_amount_cents_not_negative"),
+        ]
+        indexes = [models.Index(fields=["organization", "-created_at"], name="add_on_org_newest")]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.code})"
+
+
 class SubscriptionStatus(models.TextChoices):
     PENDING = "pending", "Pending"
     ACTIVE = "active", "Active"

@@ -4,7 +4,15 @@ from django.db.models import Case, Count, Prefetch, QuerySet, Value, When
 
 from billing.errors import NotFound
 from organizations.models import Organization
-from plans.models import LIVE_SUBSCRIPTION_STATUSES, BillableMetric, Charge, Plan, Subscription, SubscriptionStatus
+from plans.models import (
+    LIVE_SUBSCRIPTION_STATUSES,
+    AddOn,
+    BillableMetric,
+    Charge,
+    Plan,
+    Subscription,
+    SubscriptionStatus,
+)
 
 
 def list_billable_metrics(*, organization: Organization) -> QuerySet[BillableMetric]:
@@ -162,3 +170,25 @@ def get_customer_subscription(*, customer, subscription_id) -> Subscription:
     if subscription is None:
         raise NotFound("subscription")
     return subscription
+
+
+def list_add_ons(*, organization: Organization) -> QuerySet[AddOn]:
+    return AddOn.objects.filter(organization=organization, deleted_at__isnull=True).order_by("-created_at", "id")
+
+
+def get_add_on(*, organization: Organization, code: str) -> AddOn:
+    add_on = list_add_ons(organization=organization).filter(code=code).first()
+    if add_on is None:
+        raise NotFound("add_on")
+    return add_on
+
+
+def get_add_on_by_id(*, organization: Organization, add_on_id) -> AddOn:
+    add_on = list_add_ons(organization=organization).filter(pk=add_on_id).first()
+    if add_on is None:
+        raise NotFound("add_on")
+    return add_on
+
+
+def add_ons_by_name(*, organization: Organization) -> QuerySet[AddOn]:
+    return list_add_ons(organization=organization).order_by("name", "code")

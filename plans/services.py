@@ -16,6 +16,7 @@ from plans.charge_models import CHARGE_MODELS, validate_properties
 from plans.models import (
     AGGREGATIONS_WITH_FIELD,
     LIVE_SUBSCRIPTION_STATUSES,
+    AddOn,
     AggregationType,
     BillableMetric,
     Charge,
@@ -282,3 +283,57 @@ def retire_plan(*, plan: Plan) -> Plan:
     plan.deleted_at = now
     plan.save(update_fields=["deleted_at", "updated_at"])
     return plan
+
+
+# Add-ons ------------------------------------------------------------------------------------
+
+
+def _clean_add_on(data: dict[str, Any], *, partial: bool) -> dict[str, Any]:
+    errors: dict[str, list[str]] = {}
+    cleaned: dict[str, Any] = {}
+    for field, required in (("code", True), ("name", True), ("invoice_display_name", False), ("description", False)):
+        if field in data or (required and not partial):
+            value, error = clean_text(
+                data.get(field), required=required, max_length=255 if field != "description" else 10_000
+            )
+            add_error(errors, field, error)
+            cleaned[field] = value
+    if "amount_cents" in data or not partial:
+        amount = data.get("amount_cents")
+        if isinstance(amount, bool) or not isinstance(amount, int):
+            add_error(errors, "amount_cents", "value_is_mandatory" if amount is None else "value_is_invalid")
+        elif not 0 <= amount < 10**15:
+            add_error(errors, "amount_cents", "value_is_out_of_range")
+        cleaned["amount_cents"] = amount
+    if "amount_currency" in data or not partial:
+        currency = data.get("amount_currency")
+        if currency is None:
+            add_error(errors, "amount_currency", "value_is_mandatory")
+        elif not isinstance(currency, str) or not is_currency(currency):
+            add_error(errors, "amount_currency", "value_is_invalid")
+        cleaned["amount_currency"] = currency
+    if errors:
+        raise ValidationFailed(errors)
+    return cleaned
+
+
+def create_add_on(*, organization: Organization, data: dict[str, Any]) -> AddOn:
+    add_on = AddOn(organization=organization, **_clean_add_on(data, partial=False))
+    _save_unique(add_on)
+    return add_on
+
+
+def update_add_on(*, add_on: AddOn, data: dict[str, Any]) -> AddOn:
+    """Change an add-on. Invoices already issued keep their fees: a fee copies its amount."""
+    for field, value in _clean_add_on(data, partial=True).items():
+        setattr(add_on, field, value)
+    _save_unique(add_on)
+    return add_on
+
+
+def delete_add_on(*, add_on: AddOn) -> AddOn:
+    """Soft-delete (Lago's): its code is free again, issued invoices keep pointing at it."""
+    if add_on.deleted_at is None:
+        add_on.deleted_at = timezone.now()
+        add_on.save(update_fields=["deleted_at", "updated_at"])
+    return add_on

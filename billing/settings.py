@@ -199,6 +199,9 @@ CELERY_TIMEZONE = "UTC"
 CELERY_BEAT_SCHEDULE = {
     "activate-due-subscriptions": {"task": "invoicing.tasks.activate_due_subscriptions_task", "schedule": 60.0},
     "billing-clock": {"task": "invoicing.tasks.run_billing_clock_task", "schedule": 3600.0},
+    # Expiry is checked every five minutes: an expired coupon or wallet ends within five minutes.
+    "coupon-expiry": {"task": "coupons.tasks.terminate_expired_coupons_task", "schedule": 300.0},
+    "wallet-expiry": {"task": "wallets.tasks.terminate_expired_wallets_task", "schedule": 300.0},
 }
 
 LOGGING = {

@@ -2,16 +2,20 @@
 enqueues by task name, and only once the caller's transaction has committed; a task takes ids and
 calls one service."""
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 
 import pytest
 import time_machine
 from celery import current_app
+from django.conf import settings
 from django.db import transaction
 
 from billing.jobs import task_named
+from coupons.services import create_coupon
 from customers.tests.factories import CustomerFactory
 from invoicing.models import Invoice
+from invoicing.prepaid_credits import TopUp, create_wallet
 from invoicing.services import due_periods, start_billing_clock
 from plans.tests.factories import PlanFactory, SubscriptionFactory
 
@@ -84,3 +88,34 @@ def test_a_broker_that_refuses_the_message_does_not_fail_the_committed_caller(
     assert "the clock will find the work again" in caplog.text
     # Nothing was billed, so the next clock run finds the same periods again.
     assert len(due_periods(at=MARCH_2)) == 2
+
+
+def test_every_task_of_the_beat_schedule_is_registered():
+    for entry in settings.CELERY_BEAT_SCHEDULE.values():
+        assert task_named(entry["task"]).name == entry["task"]
+
+
+def test_the_expiry_tasks_end_expired_coupons_and_wallets(organization):
+    customer = CustomerFactory(organization=organization, currency="EUR")
+    with time_machine.travel(JAN_10, tick=False):
+        coupon = create_coupon(
+            organization=organization,
+            data={
+                "name": "Winter",
+                "code": "winter",
+                "coupon_type": "percentage",
+                "percentage_rate": 10,
+                "frequency": "forever",
+                "expiration": "time_limit",
+                "expiration_at": MARCH_2,
+            },
+        )
+        wallet = create_wallet(
+            customer=customer, rate_amount=1, expiration_at=MARCH_2, top_up=TopUp(granted_credits=Decimal(3))
+        )
+    with time_machine.travel(MARCH_2 + timedelta(minutes=5), tick=False):
+        assert task_named("coupons.tasks.terminate_expired_coupons_task").apply().get() == 1
+        assert task_named("wallets.tasks.terminate_expired_wallets_task").apply().get() == 1
+    coupon.refresh_from_db()
+    wallet.refresh_from_db()
+    assert (coupon.status, wallet.status, wallet.balance_cents) == ("terminated", "terminated", 0)

@@ -52,6 +52,7 @@ API_KEY = "billing-bench-api-key-0123456789abcdef"
 # reasons for each threshold are in benchmarks/README.md).
 MINIMAL_RATIO_TARGET = 0.05  # invoices/s >= 5 % of the minimal run's (the same rows, raw INSERTs) at each size
 LINEAR_TARGET = 0.80  # invoices/s at the largest size >= 80 % of the rate at the smallest
+ENTITLED_TARGET = 0.80  # with a percentage coupon, a once coupon and a wallet each: >= 80 % of the plain run
 
 SIZES = (1_000, 10_000)
 WARMUP_SUBSCRIPTIONS = 200
@@ -281,6 +282,123 @@ def check_rollups(db_name: str) -> str:
     if missing or extra:
         sys.exit(f"rollups differ from the events: {missing} missing, {extra} extra")
     return f"{rows:,} rollup rows = the builder's SELECT over the events (EXCEPT both ways: 0 and 0)"
+
+
+def clear_entitlements(db_name: str) -> None:
+    """No coupon, applied coupon, wallet or wallet transaction left in the bench database."""
+    with psycopg.connect(database_url(db_name), autocommit=True) as conn:
+        conn.execute(
+            "TRUNCATE invoicing_couponcredit, coupons_appliedcoupon, coupons_coupon_plans, "
+            "coupons_coupon_billable_metrics, coupons_coupon, wallets_wallettransaction, wallets_wallet CASCADE"
+        )
+
+
+def seed_entitlements(db_name: str, fx: Fixtures, count: int) -> None:
+    """Each customer of the first `count` subscriptions gets what issue 11 asks the bench to carry:
+    a 10 % forever coupon, a once coupon of 5.00 and a wallet of 10 credits (10.00), granted.
+    The two coupons through the service, the rows per customer in bulk, as they would be after
+    `apply_coupon` and `create_wallet` (the books balanced: one settled grant per wallet)."""
+    from decimal import Decimal
+
+    from coupons.models import AppliedCoupon
+    from coupons.services import create_coupon
+    from customers.models import Customer
+    from organizations.models import Organization
+    from wallets.models import Wallet, WalletTransaction
+
+    clear_entitlements(db_name)
+    organization = Organization.objects.get(pk=fx.organization_id)
+    common = {"frequency": "forever", "expiration": "no_expiration"}
+    percent = create_coupon(
+        organization=organization,
+        data={"name": "Ten percent", "code": "bench_percent", "coupon_type": "percentage", "percentage_rate": 10}
+        | common,
+    )
+    once = common | {"frequency": "once"}
+    fixed = create_coupon(
+        organization=organization,
+        data={"name": "Welcome", "code": "bench_once", "coupon_type": "fixed_amount", "amount_cents": 500}
+        | {"amount_currency": "USD"}
+        | once,
+    )
+    customers = list(
+        Customer.objects.filter(subscriptions__id__in=fx.subscription_ids[:count]).values_list("pk", flat=True)
+    )
+    applied = []
+    for customer_id in customers:
+        applied.append(
+            AppliedCoupon(
+                organization=organization,
+                coupon=percent,
+                customer_id=customer_id,
+                percentage_rate=Decimal(10),
+                frequency="forever",
+            )
+        )
+        applied.append(
+            AppliedCoupon(
+                organization=organization,
+                coupon=fixed,
+                customer_id=customer_id,
+                amount_cents=500,
+                amount_cents_remaining=500,
+                amount_currency="USD",
+                frequency="once",
+            )
+        )
+    AppliedCoupon.objects.bulk_create(applied, batch_size=2000)
+    wallets = Wallet.objects.bulk_create(
+        (
+            Wallet(
+                organization=organization,
+                customer_id=customer_id,
+                currency="USD",
+                rate_amount=Decimal(1),
+                credits_balance=Decimal(10),
+                balance_cents=1000,
+            )
+            for customer_id in customers
+        ),
+        batch_size=2000,
+    )
+    WalletTransaction.objects.bulk_create(
+        (
+            WalletTransaction(
+                wallet=wallet,
+                transaction_type="inbound",
+                status="settled",
+                transaction_status="granted",
+                credit_amount=Decimal(10),
+                amount_cents=1000,
+                settled_at=wallet.created_at,
+            )
+            for wallet in wallets
+        ),
+        batch_size=2000,
+    )
+    with psycopg.connect(database_url(db_name), autocommit=True) as conn:
+        for table in ("coupons_appliedcoupon", "wallets_wallet", "wallets_wallettransaction"):
+            conn.execute(f"VACUUM ANALYZE {table}")
+
+
+def check_entitlements_used(db_name: str, count: int) -> str:
+    """Every invoice of the entitled run took both coupons and credits, and the books balance."""
+    with psycopg.connect(database_url(db_name)) as conn:
+        took = conn.execute(
+            "SELECT count(*) FILTER (WHERE coupons_amount_cents > 0 AND prepaid_credit_amount_cents > 0), "
+            "count(*) FROM invoicing_invoice"
+        ).fetchone()
+        credits = conn.execute("SELECT count(*) FROM invoicing_couponcredit").fetchone()[0]
+        unbalanced = conn.execute(
+            "SELECT count(*) FROM wallets_wallet w WHERE (SELECT coalesce(sum(CASE WHEN t.transaction_type = "
+            "'inbound' THEN t.amount_cents ELSE -t.amount_cents END), 0) FROM wallets_wallettransaction t "
+            "WHERE t.wallet_id = w.id AND t.status = 'settled') <> w.balance_cents"
+        ).fetchone()[0]
+    if took[0] != count or credits != 2 * count or unbalanced:
+        sys.exit(f"entitled run: {took[0]}/{count} invoices reduced, {credits} coupon credits, {unbalanced} unbalanced")
+    return (
+        f"{took[0]:,} invoices each reduced by both coupons and the wallet, {credits:,} coupon credits, books balanced"
+    )
 
 
 def reset_invoices(db_name: str) -> None:
@@ -603,6 +721,7 @@ def main() -> None:
 
     fx = seed(organization_id, args.db, max(sizes))
     rollups = check_rollups(args.db)
+    clear_entitlements(args.db)  # a run stopped half-way may have left some
 
     # The clock's task and its fan-out go to the default queue of a broker database of our own.
     queue = app.conf.task_default_queue
@@ -629,6 +748,18 @@ def main() -> None:
             result.minimal_seconds = minimal_run(args.db, rows, args.concurrency)
             results.append(result)
             progress(f"{count:,}: {result.per_second:.1f} invoices/s, minimal {result.minimal_per_second:.0f}/s")
+        # The same smallest run again, every customer with two coupons and a wallet.
+        entitled_count = sizes[0]
+        reset_invoices(args.db)
+        activate_cohort(args.db, fx, entitled_count)
+        seed_entitlements(args.db, fx, entitled_count)
+        entitled_queries = count_queries(fx, entitled_count)
+        progress(f"billing run with coupons and wallets: {entitled_count:,} subscriptions")
+        entitled = billing_run(args.db, fx, worker, entitled_count, args.timeout)
+        entitled.queries = entitled_queries
+        entitled.duplicates, entitled.numbers = check_billed_once(args.db, fx, entitled_count)
+        entitlements = check_entitlements_used(args.db, entitled_count)
+        clear_entitlements(args.db)
     finally:
         worker.stop()
         broker.delete(queue)
@@ -698,6 +829,19 @@ def main() -> None:
         f"{linear:.0%} of the rate at {smallest.count:,} {smallest.per_second:.1f}/s (anchor)  "
         f"(target >= {LINEAR_TARGET:.0%}) {verdict(ok)}"
     )
+    plain = results[0]
+    ratio = entitled.per_second / plain.per_second
+    fixed = min(entitled.queries.full) == max(entitled.queries.full)
+    ok = ratio >= ENTITLED_TARGET and fixed and entitled.duplicates == 0
+    all_ok &= ok
+    print(
+        f"{'entitled':>13} {entitled.count:,} subscriptions, each customer with a 10 % coupon, a once coupon and a "
+        f"wallet: {entitled.seconds:.2f} s = {entitled.per_second:.1f} invoices/s = {ratio:.0%} of the plain run "
+        f"{plain.per_second:.1f}/s (anchor); {QueryCounts.describe(entitled.queries.full)} statements per invoice"
+        f"{' (fixed)' if fixed else ' (NOT fixed)'}; billed twice {entitled.duplicates}  "
+        f"(target >= {ENTITLED_TARGET:.0%}, fixed) {verdict(ok)}"
+    )
+    print(f"{'':>13} {entitlements}")
     print()
     print("seconds = from enqueueing the clock task to the last invoice committed and finalized (polled every 50 ms);")
     print("first inv s = until the first invoice row appeared. queries/inv = SQL statements of one bill_period_task")

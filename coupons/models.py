@@ -54,6 +54,10 @@ class Coupon(models.Model):
     # At most one of the two is non-empty: a coupon is limited to plans or to metrics, never both.
     plans = models.ManyToManyField(Plan, blank=True, related_name="+")
     billable_metrics = models.ManyToManyField(BillableMetric, blank=True, related_name="+")
+    # Whether `plans` / `billable_metrics` are set (Lago's flags), kept by the services so that
+    # billing reads the limits only of coupons that have some.
+    limited_plans = models.BooleanField(default=False)
+    limited_billable_metrics = models.BooleanField(default=False)
     status = models.CharField(max_length=20, choices=CouponStatus.choices, default=CouponStatus.ACTIVE)
     terminated_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(default=now, editable=False)

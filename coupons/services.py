@@ -195,6 +195,8 @@ def create_coupon(*, organization: Organization, data: dict[str, Any]) -> Coupon
     limits = _limits(organization, cleaned)
     fields = {key: value for key, value in cleaned.items() if key not in ("plan_codes", "billable_metric_codes")}
     coupon = Coupon(organization=organization, **fields)
+    if limits:
+        coupon.limited_plans, coupon.limited_billable_metrics = bool(limits[0]), bool(limits[1])
     _save_coupon(coupon)
     if limits:
         coupon.plans.set(limits[0])
@@ -231,6 +233,8 @@ def update_coupon(*, coupon: Coupon, data: dict[str, Any]) -> Coupon:
     for field, value in cleaned.items():
         if field not in ("plan_codes", "billable_metric_codes"):
             setattr(coupon, field, value)
+    if limits is not None:
+        coupon.limited_plans, coupon.limited_billable_metrics = bool(limits[0]), bool(limits[1])
     _save_coupon(coupon)
     if limits is not None:
         coupon.plans.set(limits[0])
@@ -415,7 +419,8 @@ def record_use(*, applied_coupon: AppliedCoupon, amount_cents: int, new_period: 
     if new_period and applied_coupon.frequency_duration_remaining is not None:
         applied_coupon.frequency_duration_remaining -= 1
         fields.append("frequency_duration_remaining")
-    applied_coupon.save(update_fields=fields)
+    if len(fields) > 1:  # a forever coupon has nothing to count: no write
+        applied_coupon.save(update_fields=fields)
 
 
 def end_used_up(*, applied_coupon: AppliedCoupon, at: datetime) -> None:

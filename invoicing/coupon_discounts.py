@@ -27,8 +27,12 @@ METRIC_LIMITED, PLAN_LIMITED, UNLIMITED = 0, 1, 2
 
 
 def _limits(applied_coupons: list[AppliedCoupon]) -> dict:
-    """{coupon id: (plan ids, metric ids)} for every coupon, in one query each kind."""
+    """{coupon id: (plan ids, metric ids)} for every coupon; a query of each kind only when a coupon
+    is limited to that kind."""
     limits: dict = {applied.coupon_id: (set(), set()) for applied in applied_coupons}
+    coupons = [applied.coupon for applied in applied_coupons]
+    if not any(coupon.limited_plans or coupon.limited_billable_metrics for coupon in coupons):
+        return limits
     plan_links = Coupon.plans.through.objects.filter(coupon_id__in=limits)
     for coupon_id, plan_id in plan_links.values_list("coupon_id", "plan_id"):
         limits[coupon_id][0].add(plan_id)
@@ -92,23 +96,28 @@ def invoice_period_start(invoice: Invoice) -> datetime | None:
 
 def apply_coupons(invoice: Invoice, *, at: datetime) -> int:
     """Reduce a subscription invoice being finalized by the customer's active coupons; return the
-    discount. Call in the finalization's transaction, the invoice locked and still a draft."""
+    discount. Call in the finalization's transaction, the invoice locked and still a draft; the
+    invoice's amounts change in memory and the caller saves them."""
     if invoice.invoice_type != InvoiceType.SUBSCRIPTION or invoice.fees_amount_cents <= 0:
         return 0
     applied_coupons = lock_active_applied_coupons(customer_id=invoice.customer_id)
     if not applied_coupons:
         return 0
     fees = list(invoice.fees.select_related("charge", "subscription").order_by("created_at", "id"))
-    period_start = invoice_period_start(invoice)
-    counted_periods = {
-        (applied_id, start)
-        for applied_id, start in CouponCredit.objects.filter(
-            applied_coupon__in=applied_coupons, period_start=period_start
-        ).values_list("applied_coupon_id", "period_start")
-    }
+    # Only recurring coupons count periods: the others cost no query for it.
+    recurring = [applied for applied in applied_coupons if applied.frequency == CouponFrequency.RECURRING]
+    period_start = invoice_period_start(invoice) if recurring else None
+    counted_periods = set()
+    if recurring:
+        counted_periods = set(
+            CouponCredit.objects.filter(applied_coupon__in=recurring, period_start=period_start).values_list(
+                "applied_coupon_id", "period_start"
+            )
+        )
     limits = _limits(applied_coupons)
     applied_coupons.sort(key=lambda applied: (_group(limits[applied.coupon_id]), applied.created_at, applied.pk))
     total = 0
+    credits: list[CouponCredit] = []
     for applied in applied_coupons:
         if sum(_left(fee) for fee in fees) == 0:
             break
@@ -123,16 +132,16 @@ def apply_coupons(invoice: Invoice, *, at: datetime) -> int:
             continue
         for fee, share in zip(eligible, spread(amount, [_left(fee) for fee in eligible]), strict=True):
             fee.coupons_amount_cents += share
-        CouponCredit.objects.create(
-            invoice=invoice, applied_coupon=applied, amount_cents=amount, period_start=period_start
+        credits.append(
+            CouponCredit(invoice=invoice, applied_coupon=applied, amount_cents=amount, period_start=period_start)
         )
         record_use(applied_coupon=applied, amount_cents=amount, new_period=new_period, at=at)
         total += amount
     if total:
+        CouponCredit.objects.bulk_create(credits)
         Fee.objects.bulk_update(fees, ["coupons_amount_cents"])
         invoice.coupons_amount_cents += total
-        invoice.total_amount_cents -= total
-        invoice.save(update_fields=["coupons_amount_cents", "total_amount_cents", "updated_at"])
+        invoice.total_amount_cents -= total  # saved by the caller, with the rest of the finalization
     return total
 
 

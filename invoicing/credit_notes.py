@@ -360,7 +360,7 @@ def apply_credit_notes(invoice: Invoice) -> int:
     and still a draft: a finalized invoice is never finalized again, so credit is applied once.
 
     The credit notes are locked in a fixed order, so two invoices of one customer finalized at once
-    never use the same balance twice.
+    never use the same balance twice. The invoice's amounts change in memory: the caller saves it.
     """
     if invoice.invoice_type == InvoiceType.CREDIT or invoice.total_amount_cents <= 0:
         return 0
@@ -388,10 +388,8 @@ def apply_credit_notes(invoice: Invoice) -> int:
         left -= amount
         if left == 0:
             break
-    if used:
-        invoice.credit_notes_amount_cents += used
-        invoice.total_amount_cents -= used
-        invoice.save(update_fields=["credit_notes_amount_cents", "total_amount_cents", "updated_at"])
+    invoice.credit_notes_amount_cents += used
+    invoice.total_amount_cents -= used  # saved by the caller, with the rest of the finalization
     return used
 
 

@@ -18,8 +18,7 @@ def apply_prepaid_credits(invoice: Invoice, *, at: datetime) -> int:
     amount = min(wallet.balance_cents, invoice.total_amount_cents)
     ledger.consume(wallet=wallet, amount_cents=amount, invoice_id=invoice.pk, at=at)
     invoice.prepaid_credit_amount_cents += amount
-    invoice.total_amount_cents -= amount
-    invoice.save(update_fields=["prepaid_credit_amount_cents", "total_amount_cents", "updated_at"])
+    invoice.total_amount_cents -= amount  # saved by the caller, with the rest of the finalization
     return amount
 
 

@@ -94,16 +94,18 @@ def invoice_period_start(invoice: Invoice) -> datetime | None:
     return link.period_start if link else None
 
 
-def apply_coupons(invoice: Invoice, *, at: datetime) -> int:
+def apply_coupons(invoice: Invoice, *, fees: list[Fee] | None = None, at: datetime) -> int:
     """Reduce a subscription invoice being finalized by the customer's active coupons; return the
     discount. Call in the finalization's transaction, the invoice locked and still a draft; the
-    invoice's amounts change in memory and the caller saves them."""
+    invoice's amounts change in memory and the caller saves them. `fees` are the invoice's fees
+    when the caller has them in memory (with their charges and subscriptions), read otherwise."""
     if invoice.invoice_type != InvoiceType.SUBSCRIPTION or invoice.fees_amount_cents <= 0:
         return 0
     applied_coupons = lock_active_applied_coupons(customer_id=invoice.customer_id)
     if not applied_coupons:
         return 0
-    fees = list(invoice.fees.select_related("charge", "subscription").order_by("created_at", "id"))
+    if fees is None:
+        fees = list(invoice.fees.select_related("charge", "subscription").order_by("created_at", "id"))
     # Only recurring coupons count periods: the others cost no query for it.
     recurring = [applied for applied in applied_coupons if applied.frequency == CouponFrequency.RECURRING]
     period_start = invoice_period_start(invoice) if recurring else None

@@ -131,14 +131,15 @@ def bill_subscription(
                 period_start=period.start,
                 period_end=period.end,
             )
-            _write_fees(invoice, _fees(subscription, windows))
+            fees = _fees(subscription, windows)
+            _write_fees(invoice, fees)
             grace_days = _grace_period_days(customer)
             invoice.grace_period_ends_at = at + timedelta(days=grace_days)
             invoice.save()
     except IntegrityError:
         return None
     if grace_days == 0:
-        return finalize_invoice(invoice=invoice, at=at, refresh=False)  # its fees were computed just now
+        return finalize_invoice(invoice=invoice, at=at, refresh=False, fees=fees)  # computed just now
     return invoice
 
 
@@ -155,9 +156,15 @@ def _with_charges(subscription: Subscription) -> Subscription:
 @transaction.atomic
 def refresh_invoice(*, invoice: Invoice, at: datetime | None = None) -> Invoice:
     """Recompute a draft's fees from the current events."""
+    return _refreshed(invoice, at)[0]
+
+
+def _refreshed(invoice: Invoice, at: datetime | None) -> tuple[Invoice, list[Fee] | None]:
+    """The invoice locked and, if it is a subscription draft, with its fees recomputed (returned
+    too, so that finalization reads them from memory)."""
     invoice = Invoice.objects.select_for_update().get(pk=invoice.pk)
     if invoice.status != InvoiceStatus.DRAFT or invoice.invoice_type != InvoiceType.SUBSCRIPTION:
-        return invoice  # one-off and credit invoices are finalized when made: nothing to recompute
+        return invoice, None  # one-off and credit invoices are finalized when made: nothing to recompute
     at = at or timezone.now()
     fees: list[Fee] = []
     for link in invoice.invoice_subscriptions.all():
@@ -168,19 +175,22 @@ def refresh_invoice(*, invoice: Invoice, at: datetime | None = None) -> Invoice:
     invoice.fees.all().delete()
     _write_fees(invoice, fees)
     invoice.save()
-    return invoice
+    return invoice, fees
 
 
 @transaction.atomic(savepoint=False)
-def finalize_invoice(*, invoice: Invoice, at: datetime | None = None, refresh: bool = True) -> Invoice:
+def finalize_invoice(
+    *, invoice: Invoice, at: datetime | None = None, refresh: bool = True, fees: list[Fee] | None = None
+) -> Invoice:
     """Refresh a draft, give it the organization's next number and freeze it. Idempotent: a
     finalized invoice is returned as it is, so a retried task never takes a second number.
 
     `refresh=False` is for an invoice built a moment ago in the caller's transaction: its fees are
-    current and no one else can see the row yet, so it is neither recomputed nor read again.
+    current and no one else can see the row yet, so it is neither recomputed nor read again; the
+    caller may pass its `fees` (as written, with their charges and subscriptions) for the same reason.
     """
     if refresh:
-        invoice = refresh_invoice(invoice=invoice, at=at)
+        invoice, fees = _refreshed(invoice, at)
         customer = Customer.objects.select_related("organization").get(pk=invoice.customer_id)
     else:
         customer = invoice.customer
@@ -189,7 +199,7 @@ def finalize_invoice(*, invoice: Invoice, at: datetime | None = None, refresh: b
     at = at or timezone.now()
     # What the customer is entitled to reduces the invoice in this order: coupons, then credit-note
     # balances, then prepaid credits pay what is left. Each locks its rows, in this same order.
-    apply_coupons(invoice, at=at)
+    apply_coupons(invoice, fees=fees, at=at)
     apply_credit_notes(invoice)
     apply_prepaid_credits(invoice, at=at)
     invoice.sequential_id = next_sequential_id(invoice.organization_id)

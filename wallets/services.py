@@ -306,7 +306,16 @@ def consume(*, wallet: Wallet, amount_cents: int, invoice_id, at: datetime) -> W
     wallet.consumed_credits += credits
     wallet.consumed_amount_cents += amount_cents
     wallet.last_consumed_credit_at = at
-    wallet.save()
+    wallet.save(
+        update_fields=[
+            "balance_cents",
+            "credits_balance",
+            "consumed_credits",
+            "consumed_amount_cents",
+            "last_consumed_credit_at",
+            "updated_at",
+        ]
+    )
     return _transaction(wallet, TransactionReason.INVOICED, credits, amount_cents, at, invoice_id=invoice_id)
 
 

@@ -3,6 +3,7 @@
 from django.db.models import QuerySet
 
 from billing.errors import NotFound
+from billing.ids import as_uuid
 from coupons.models import AppliedCoupon, Coupon
 from customers.models import Customer
 from organizations.models import Organization
@@ -24,7 +25,8 @@ def get_coupon(*, organization: Organization, code: str) -> Coupon:
 
 
 def get_coupon_by_id(*, organization: Organization, coupon_id) -> Coupon:
-    coupon = list_coupons(organization=organization).filter(pk=coupon_id).first()
+    coupon_id = as_uuid(coupon_id)
+    coupon = list_coupons(organization=organization).filter(pk=coupon_id).first() if coupon_id else None
     if coupon is None:
         raise NotFound("coupon")
     return coupon
@@ -64,7 +66,12 @@ def customer_applied_coupons(*, customer: Customer) -> QuerySet[AppliedCoupon]:
 
 
 def get_applied_coupon(*, customer: Customer, applied_coupon_id) -> AppliedCoupon:
-    applied = _with_credits(AppliedCoupon.objects.filter(customer=customer, pk=applied_coupon_id)).first()
+    applied_coupon_id = as_uuid(applied_coupon_id)
+    applied = (
+        _with_credits(AppliedCoupon.objects.filter(customer=customer, pk=applied_coupon_id)).first()
+        if applied_coupon_id
+        else None
+    )
     if applied is None:
         raise NotFound("applied_coupon")
     return applied

@@ -66,6 +66,7 @@ def _sell_credits(wallet: Wallet, purchase: WalletTransaction, at: datetime) -> 
 def top_up_wallet(*, wallet: Wallet, top_up: TopUp, at: datetime | None = None) -> list[WalletTransaction]:
     """Paid, granted and voided credits in one request, in that order: up to three transactions."""
     at = at or timezone.now()
+    ledger.check_usable(wallet)
     made = []
     if top_up.paid_credits:
         purchase = ledger.start_purchase(

@@ -3,6 +3,7 @@
 from django.db.models import Case, Count, Prefetch, QuerySet, Value, When
 
 from billing.errors import NotFound
+from billing.ids import as_uuid
 from organizations.models import Organization
 from plans.models import (
     LIVE_SUBSCRIPTION_STATUSES,
@@ -184,7 +185,8 @@ def get_add_on(*, organization: Organization, code: str) -> AddOn:
 
 
 def get_add_on_by_id(*, organization: Organization, add_on_id) -> AddOn:
-    add_on = list_add_ons(organization=organization).filter(pk=add_on_id).first()
+    add_on_id = as_uuid(add_on_id)
+    add_on = list_add_ons(organization=organization).filter(pk=add_on_id).first() if add_on_id else None
     if add_on is None:
         raise NotFound("add_on")
     return add_on

@@ -3,6 +3,7 @@
 from django.db.models import QuerySet
 
 from billing.errors import NotFound
+from billing.ids import as_uuid
 from customers.models import Customer
 from organizations.models import Organization
 from wallets.models import Wallet, WalletStatus, WalletTransaction
@@ -17,7 +18,8 @@ def list_wallets(*, organization: Organization, external_customer_id: str | None
 
 
 def get_wallet(*, organization: Organization, wallet_id) -> Wallet:
-    wallet = list_wallets(organization=organization).filter(pk=wallet_id).first()
+    wallet_id = as_uuid(wallet_id)
+    wallet = list_wallets(organization=organization).filter(pk=wallet_id).first() if wallet_id else None
     if wallet is None:
         raise NotFound("wallet")
     return wallet
@@ -45,10 +47,15 @@ def list_wallet_transactions(
 
 
 def get_wallet_transaction(*, organization: Organization, transaction_id) -> WalletTransaction:
+    transaction_id = as_uuid(transaction_id)
     found = (
-        WalletTransaction.objects.filter(pk=transaction_id, wallet__organization=organization)
+        WalletTransaction.objects.filter(
+            pk=transaction_id, wallet__organization=organization, wallet__customer__deleted_at__isnull=True
+        )
         .select_related("wallet__customer")
         .first()
+        if transaction_id
+        else None
     )
     if found is None:
         raise NotFound("wallet_transaction")

@@ -28,6 +28,9 @@ from wallets.models import (
 
 CREDIT_QUANTUM = Decimal("0.00001")
 MAX_CREDITS = Decimal(10) ** 15
+MAX_RATE = Decimal(10) ** 9  # one credit worth at most a billion units of the currency
+MAX_TRANSACTION_CENTS = 10**15
+MAX_BALANCE_CENTS = 10**17  # far from PostgreSQL's bigint, whatever the number of top-ups
 MAX_METADATA = 15
 
 
@@ -37,6 +40,21 @@ MAX_METADATA = 15
 def credits_to_cents(wallet: Wallet, credits: Decimal) -> int:
     """What `credits` are worth, in minor units of the wallet's currency (rounded half up, once)."""
     return to_minor_units(credits * wallet.rate_amount, wallet.currency)
+
+
+def worth_of(wallet: Wallet, credits: Decimal, field: str) -> int:
+    """What `credits` are worth in whole minor units, or a refusal (`invalid_amount` on `field`)
+    when they are worth nothing, a fraction of a minor unit, or more than a transaction may carry:
+    what the wallet books in credits and in money must be the same amount."""
+    exact = credits * wallet.rate_amount
+    amount_cents = credits_to_cents(wallet, credits) if exact < MAX_RATE * MAX_CREDITS else MAX_TRANSACTION_CENTS
+    if (
+        amount_cents <= 0
+        or amount_cents >= MAX_TRANSACTION_CENTS
+        or from_minor_units(amount_cents, wallet.currency) != exact
+    ):
+        raise ValidationFailed({field: ["invalid_amount"]})
+    return amount_cents
 
 
 def cents_to_credits(wallet: Wallet, amount_cents: int) -> Decimal:
@@ -105,9 +123,12 @@ def create_wallet(
     errors: dict[str, list[str]] = {}
     if rate_amount is None:
         add_error(errors, "rate_amount", "value_is_mandatory")
-    elif isinstance(rate_amount, bool) or not isinstance(rate_amount, int | Decimal) or not rate_amount > 0:
-        add_error(errors, "rate_amount", "value_is_invalid")
-    elif Decimal(rate_amount) != Decimal(rate_amount).quantize(Decimal("1e-15")) or rate_amount >= MAX_CREDITS:
+    elif (
+        isinstance(rate_amount, bool)
+        or not isinstance(rate_amount, int | Decimal)
+        or not 0 < rate_amount < MAX_RATE
+        or Decimal(rate_amount).as_tuple().exponent < -15  # the column keeps 15 decimals
+    ):
         add_error(errors, "rate_amount", "value_is_invalid")
     currency = currency or customer.currency
     if currency is None:
@@ -184,9 +205,26 @@ def _transaction(wallet: Wallet, reason: str, credits: Decimal, amount_cents: in
 
 def _usable(wallet: Wallet) -> Wallet:
     wallet = _lock(wallet)
+    check_usable(wallet)
+    return wallet
+
+
+def check_usable(wallet: Wallet) -> None:
+    """Credits move only in and out of an active wallet."""
     if wallet.status != WalletStatus.ACTIVE:
         raise ValidationFailed({"wallet_id": ["wallet_is_terminated"]})
-    return wallet
+
+
+def _clean_name(name: Any) -> str | None:
+    name, error = clean_text(name, required=False)
+    if error:
+        raise ValidationFailed({"name": [error]})
+    return name
+
+
+def _check_room(wallet: Wallet, amount_cents: int, field: str) -> None:
+    if wallet.balance_cents + amount_cents >= MAX_BALANCE_CENTS:
+        raise ValidationFailed({field: ["invalid_amount"]})
 
 
 @transaction.atomic
@@ -196,12 +234,12 @@ def grant_credits(
     """Free credits: an inbound `granted` transaction, settled at once."""
     at = at or timezone.now()
     wallet = _usable(wallet)
-    amount_cents = credits_to_cents(wallet, credits)
+    amount_cents = worth_of(wallet, credits, "granted_credits")
+    _check_room(wallet, amount_cents, "granted_credits")
+    name, metadata = _clean_name(name), _clean_metadata(metadata)
     _add(wallet, amount_cents)
     wallet.save(update_fields=["balance_cents", "credits_balance", "updated_at"])
-    return _transaction(
-        wallet, TransactionReason.GRANTED, credits, amount_cents, at, name=name, metadata=_clean_metadata(metadata)
-    )
+    return _transaction(wallet, TransactionReason.GRANTED, credits, amount_cents, at, name=name, metadata=metadata)
 
 
 @transaction.atomic
@@ -211,16 +249,15 @@ def void_credits(
     """Take credits away at once: an outbound `voided` transaction; never more than the balance."""
     at = at or timezone.now()
     wallet = _usable(wallet)
-    amount_cents = credits_to_cents(wallet, credits)
+    amount_cents = worth_of(wallet, credits, "voided_credits")
+    name, metadata = _clean_name(name), _clean_metadata(metadata)
     if amount_cents > wallet.balance_cents or credits > wallet.credits_balance:
         raise ValidationFailed({"voided_credits": ["insufficient_credits"]})
     if amount_cents == wallet.balance_cents:
         credits = wallet.credits_balance  # voiding it all leaves exactly nothing, whatever the rounding
     _add(wallet, -amount_cents)
     wallet.save(update_fields=["balance_cents", "credits_balance", "updated_at"])
-    return _transaction(
-        wallet, TransactionReason.VOIDED, credits, amount_cents, at, name=name, metadata=_clean_metadata(metadata)
-    )
+    return _transaction(wallet, TransactionReason.VOIDED, credits, amount_cents, at, name=name, metadata=metadata)
 
 
 @transaction.atomic
@@ -231,14 +268,16 @@ def start_purchase(
     is paid. Billing writes that invoice and records it with `attach_invoice`."""
     at = at or timezone.now()
     wallet = _usable(wallet)
+    amount_cents = worth_of(wallet, credits, "paid_credits")
+    _check_room(wallet, amount_cents, "paid_credits")
     return _transaction(
         wallet,
         TransactionReason.PURCHASED,
         credits,
-        credits_to_cents(wallet, credits),
+        amount_cents,
         at,
         settled=False,
-        name=name,
+        name=_clean_name(name),
         metadata=_clean_metadata(metadata),
     )
 

@@ -260,3 +260,50 @@ def test_two_invoices_finalized_at_once_never_spend_a_credit_twice(customer, pla
     assert paid == [5000, 10000]
     books_balance(wallet)
     assert wallet.balance_cents == 0
+
+
+@pytest.mark.parametrize(
+    ("rate", "credits"),
+    [
+        ("0.001", "1"),  # a tenth of a cent: the money and the credits would disagree
+        ("1", "0.001"),
+        ("100", "999999999999999"),  # more than a transaction may carry
+    ],
+)
+def test_credits_must_be_worth_whole_minor_units_within_bounds(customer, rate, credits):
+    wallet = wallet_with(customer, rate=rate)
+    with pytest.raises(ValidationFailed) as refused:
+        top_up_wallet(wallet=wallet, top_up=TopUp(granted_credits=Decimal(credits)))
+    assert refused.value.details == {"granted_credits": ["invalid_amount"]}
+    assert not wallet.transactions.exists()
+
+
+def test_credits_worth_whole_cents_at_a_small_rate_are_booked_the_same_in_both(customer):
+    wallet = wallet_with(customer, rate="0.001", granted="30")
+    assert (wallet.balance_cents, wallet.credits_balance) == (3, Decimal("30"))
+    books_balance(wallet)
+
+
+def test_a_top_up_of_a_terminated_wallet_is_refused_even_with_nothing_in_it(customer):
+    wallet = wallet_with(customer, granted="1")
+    terminate_wallet(wallet=wallet)
+    wallet.refresh_from_db()
+    with pytest.raises(ValidationFailed) as refused:
+        top_up_wallet(wallet=wallet, top_up=TopUp())
+    assert refused.value.details == {"wallet_id": ["wallet_is_terminated"]}
+
+
+def test_a_transaction_name_is_checked_text(customer):
+    wallet = wallet_with(customer)
+    with pytest.raises(ValidationFailed) as refused:
+        top_up_wallet(wallet=wallet, top_up=TopUp(granted_credits=Decimal(1), name="x" * 256))
+    assert refused.value.details == {"name": ["value_is_too_long"]}
+    assert not wallet.transactions.exists()
+
+
+@pytest.mark.parametrize("rate", ["0", "-1", "1e14", "0.0000000000000001"])
+def test_a_wallet_rate_is_positive_bounded_and_fits_its_column(customer, rate):
+    with pytest.raises(ValidationFailed) as refused:
+        create_wallet(customer=customer, rate_amount=Decimal(rate))
+    assert refused.value.details == {"rate_amount": ["value_is_invalid"]}
+    assert not Wallet.objects.exists()

@@ -202,6 +202,7 @@ CELERY_BEAT_SCHEDULE = {
     # Expiry is checked every five minutes: an expired coupon or wallet ends within five minutes.
     "coupon-expiry": {"task": "coupons.tasks.terminate_expired_coupons_task", "schedule": 300.0},
     "wallet-expiry": {"task": "wallets.tasks.terminate_expired_wallets_task", "schedule": 300.0},
+    "wallet-balances": {"task": "invoicing.tasks.sync_wallet_balances_task", "schedule": 300.0},
 }
 
 LOGGING = {

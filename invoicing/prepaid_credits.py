@@ -146,6 +146,26 @@ class OngoingBalance:
         return ledger.cents_to_credits(wallet, self.balance_cents), ledger.cents_to_credits(wallet, self.usage_cents)
 
 
+def stored_ongoing_balance(wallet: Wallet) -> OngoingBalance:
+    """The ongoing balance from what was owed at the last sync (`sync_ongoing_balances`) and the
+    balance as it is now: what lists show, at a fixed cost per page."""
+    if wallet.status != "active":
+        return OngoingBalance(usage_cents=0, balance_cents=wallet.balance_cents)
+    owed = min(max(wallet.ongoing_usage_balance_cents, 0), wallet.balance_cents)
+    return OngoingBalance(usage_cents=owed, balance_cents=wallet.balance_cents - owed)
+
+
+def sync_ongoing_balances(*, at: datetime | None = None) -> int:
+    """The clock: store what every active wallet's customer owes now. Returns how many wallets."""
+    at = at or timezone.now()
+    synced = 0
+    for wallet in Wallet.objects.filter(status="active").iterator(chunk_size=500):
+        owed = ongoing_balance(wallet, at=at).usage_cents
+        ledger.record_ongoing_usage(wallet_id=wallet.pk, usage_cents=owed, at=at)
+        synced += 1
+    return synced
+
+
 def ongoing_balance(wallet: Wallet, *, at: datetime | None = None) -> OngoingBalance:
     """The balance minus what is already owed and not yet paid for by the wallet: the current usage
     of the customer's active subscriptions and its draft subscription invoices (Lago's ongoing

@@ -7,6 +7,7 @@ from datetime import datetime
 from celery import shared_task
 from django.db import OperationalError
 
+from invoicing.prepaid_credits import sync_ongoing_balances
 from invoicing.services import bill_due_period, finalize_due_draft, start_billing_clock
 from invoicing.subscriptions import activate_due_subscriptions
 
@@ -28,6 +29,12 @@ def bill_period_task(subscription_id: str, period_start: str) -> str | None:
 @shared_task(**RETRY)
 def finalize_invoice_task(invoice_id: str) -> str:
     return finalize_due_draft(invoice_id=invoice_id).status
+
+
+@shared_task(**RETRY)
+def sync_wallet_balances_task() -> int:
+    """Every five minutes: what each active wallet's customer owes in usage and drafts, for lists."""
+    return sync_ongoing_balances()
 
 
 @shared_task(**RETRY)

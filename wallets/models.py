@@ -36,6 +36,10 @@ class Wallet(models.Model):
     consumed_amount_cents = models.BigIntegerField(default=0)
     expiration_at = models.DateTimeField(null=True, blank=True)
     last_consumed_credit_at = models.DateTimeField(null=True, blank=True)
+    # What current usage and unpaid drafts owe, as of `last_balance_sync_at` (Lago's ongoing usage
+    # balance): lists read it, so that a page of wallets does not price every customer's usage.
+    ongoing_usage_balance_cents = models.BigIntegerField(default=0)
+    last_balance_sync_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(default=now, editable=False)
     updated_at = models.DateTimeField(auto_now=True)
     terminated_at = models.DateTimeField(null=True, blank=True)

@@ -382,6 +382,11 @@ def return_consumed(*, invoice_id, at: datetime | None = None) -> WalletTransact
     return returned
 
 
+def record_ongoing_usage(*, wallet_id, usage_cents: int, at: datetime) -> None:
+    """Store what a wallet's customer owes in current usage and drafts, as computed by billing."""
+    Wallet.objects.filter(pk=wallet_id).update(ongoing_usage_balance_cents=usage_cents, last_balance_sync_at=at)
+
+
 # Ending a wallet ------------------------------------------------------------------------------
 
 

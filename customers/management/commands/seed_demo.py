@@ -5,14 +5,17 @@ from django.core.management.base import BaseCommand
 from django.db import transaction
 from django.utils import timezone
 
+from coupons.services import apply_coupon, create_coupon
 from customers.models import Customer
 from customers.services import create_customer
 from events.services import MAX_BATCH_SIZE, ingest_events
+from invoicing.one_off import create_one_off_invoice
+from invoicing.prepaid_credits import TopUp, create_wallet
 from invoicing.services import bill_due_period, due_periods
 from invoicing.subscriptions import create_subscription
 from organizations.services import create_api_key, create_organization, create_staff_user
 from plans.models import BillableMetric
-from plans.services import create_billable_metric, create_plan
+from plans.services import create_add_on, create_billable_metric, create_plan
 from plans.subscription_periods import current_period
 
 DEMO_ORGANIZATION = "Demo Company"
@@ -39,6 +42,18 @@ DEMO_METRICS = [
 ]
 
 SUBSCRIBED = ["acme", "globex", "initech", "umbrella", "stark"]
+FOREVER = {"frequency": "forever", "expiration": "no_expiration"}
+DEMO_COUPONS = [
+    {"code": "launch", "name": "Launch offer", "coupon_type": "percentage", "percentage_rate": 20}
+    | {"frequency": "recurring", "frequency_duration": 3, "expiration": "no_expiration"},
+    {"code": "welcome", "name": "Welcome credit", "coupon_type": "fixed_amount", "amount_cents": 2500}
+    | {"amount_currency": "USD", "frequency": "once", "expiration": "no_expiration"},
+    {"code": "partner", "name": "Partner discount", "coupon_type": "percentage", "percentage_rate": 10} | FOREVER,
+]
+DEMO_ADD_ONS = [
+    {"code": "onboarding", "name": "Onboarding", "amount_cents": 25000, "amount_currency": "USD"},
+    {"code": "priority_support", "name": "Priority support", "amount_cents": 9900, "amount_currency": "USD"},
+]
 EVENTS_PER_SUBSCRIPTION = 800
 
 
@@ -89,9 +104,24 @@ class Command(BaseCommand):
             )
             start = current_period(subscription, now).start
             self._send_events(organization, subscription.external_id, start, now, rng)
+        self._seed_coupons_add_ons_and_credits(organization)
         # Last month is over: the billing clock invoices it (base fee, prorated from the start).
         for item in due_periods(at=now):
             bill_due_period(subscription_id=item.subscription_id, period_start=item.period_start, at=now)
+
+    def _seed_coupons_add_ons_and_credits(self, organization) -> None:
+        """Given before last month is billed, so that its invoices show coupons and credits."""
+        coupons = {data["code"]: create_coupon(organization=organization, data=data) for data in DEMO_COUPONS}
+        for data in DEMO_ADD_ONS:
+            create_add_on(organization=organization, data=data)
+        customers = {customer.external_id: customer for customer in Customer.live.filter(organization=organization)}
+        apply_coupon(customer=customers["globex"], coupon=coupons["launch"])
+        apply_coupon(customer=customers["initech"], coupon=coupons["welcome"])
+        apply_coupon(customer=customers["stark"], coupon=coupons["partner"])
+        create_wallet(
+            customer=customers["acme"], rate_amount=1, name="Prepaid credits", top_up=TopUp(granted_credits=100)
+        )
+        create_one_off_invoice(customer=customers["hooli"], fees=[{"add_on_code": "onboarding"}])
 
     def _plan_data(self, metrics: dict[str, BillableMetric]) -> dict:
         def charge(code, model, properties):

@@ -131,6 +131,7 @@ class AddOn(models.Model):
             models.CheckConstraint(condition=Q(amount_cents__gte=0), name="add_on_amount_cents_not_negative"),
         ]
         indexes = [models.Index(fields=["organization", "-created_at"], name="add_on_org_newest")]
+        verbose_name = "add-on"
 
     def __str__(self) -> str:
         return f"{self.name} ({self.code})"

@@ -5,17 +5,26 @@ from django.views.generic import RedirectView
 
 from billing.api.errors import bad_request, server_error, unknown_api_route
 from billing.api.views import DocsView, SchemaView
+from coupons.api import AppliedCouponsApi, CouponApi, CouponsApi, CustomerAppliedCouponApi, CustomerAppliedCouponsApi
 from customers.api import CustomerApi, CustomersApi
 from events.api import EventApi, EventsApi, EventsBatchApi
 from invoicing.api import CurrentUsageApi
 from invoicing.credit_notes_api import CreditNoteApi, CreditNoteEstimateApi, CreditNotesApi, CreditNoteVoidApi
 from invoicing.invoices_api import InvoiceApi, InvoiceFinalizeApi, InvoiceRefreshApi, InvoicesApi, InvoiceVoidApi
 from invoicing.subscriptions_api import SubscriptionApi, SubscriptionsApi
+from plans.add_ons_api import AddOnApi, AddOnsApi
 from plans.api import (
     BillableMetricApi,
     BillableMetricsApi,
     PlanApi,
     PlansApi,
+)
+from wallets.api import (
+    WalletApi,
+    WalletsApi,
+    WalletTransactionApi,
+    WalletTransactionListApi,
+    WalletTransactionsApi,
 )
 
 # No trailing slashes, as Lago's clients call them. External ids may hold "/" once decoded, so the
@@ -23,11 +32,20 @@ from plans.api import (
 api_v1 = [
     path("customers", CustomersApi.as_view()),
     re_path(r"^customers/(?P<external_id>[\s\S]+)/current_usage$", CurrentUsageApi.as_view()),
+    re_path(
+        r"^customers/(?P<external_id>[\s\S]+)/applied_coupons/(?P<lago_id>[^/]+)$", CustomerAppliedCouponApi.as_view()
+    ),
+    re_path(r"^customers/(?P<external_id>[\s\S]+)/applied_coupons$", CustomerAppliedCouponsApi.as_view()),
     re_path(r"^customers/(?P<external_id>[\s\S]+)$", CustomerApi.as_view()),
     path("billable_metrics", BillableMetricsApi.as_view()),
     re_path(r"^billable_metrics/(?P<code>[\s\S]+)$", BillableMetricApi.as_view()),
     path("plans", PlansApi.as_view()),
     re_path(r"^plans/(?P<code>[\s\S]+)$", PlanApi.as_view()),
+    path("coupons", CouponsApi.as_view()),
+    re_path(r"^coupons/(?P<code>[\s\S]+)$", CouponApi.as_view()),
+    path("applied_coupons", AppliedCouponsApi.as_view()),
+    path("add_ons", AddOnsApi.as_view()),
+    re_path(r"^add_ons/(?P<code>[\s\S]+)$", AddOnApi.as_view()),
     path("subscriptions", SubscriptionsApi.as_view()),
     re_path(r"^subscriptions/(?P<external_id>[\s\S]+)$", SubscriptionApi.as_view()),
     path("events", EventsApi.as_view()),
@@ -42,6 +60,11 @@ api_v1 = [
     re_path(r"^invoices/(?P<lago_id>[^/]+)/refresh$", InvoiceRefreshApi.as_view()),
     re_path(r"^invoices/(?P<lago_id>[^/]+)/void$", InvoiceVoidApi.as_view()),
     re_path(r"^invoices/(?P<lago_id>[^/]+)$", InvoiceApi.as_view()),
+    path("wallets", WalletsApi.as_view()),
+    re_path(r"^wallets/(?P<lago_id>[^/]+)/wallet_transactions$", WalletTransactionListApi.as_view()),
+    re_path(r"^wallets/(?P<lago_id>[^/]+)$", WalletApi.as_view()),
+    path("wallet_transactions", WalletTransactionsApi.as_view()),
+    re_path(r"^wallet_transactions/(?P<lago_id>[^/]+)$", WalletTransactionApi.as_view()),
 ]
 
 urlpatterns = [
@@ -56,6 +79,7 @@ urlpatterns = [
     path("login/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("", include("plans.urls")),
+    path("coupons/", include("coupons.urls")),
     path("customers/", include("customers.urls")),
     path("invoices/", include("invoicing.urls")),
     path("", RedirectView.as_view(pattern_name="customers:list", permanent=False)),

@@ -322,8 +322,10 @@ def _application_terms(coupon: Coupon, overrides: dict[str, Any]) -> dict[str, A
         terms["frequency_duration"] = _clean_duration(errors, "frequency_duration", given["frequency_duration"])
     if terms["coupon_type"] == CouponType.FIXED_AMOUNT and "percentage_rate" in given:
         add_error(errors, "percentage_rate", "value_is_invalid")
-    if terms["coupon_type"] == CouponType.PERCENTAGE and ("amount_cents" in given or "amount_currency" in given):
-        add_error(errors, "amount_cents", "value_is_invalid")
+    if terms["coupon_type"] == CouponType.PERCENTAGE:
+        for field in ("amount_cents", "amount_currency"):
+            if field in given:
+                add_error(errors, field, "value_is_invalid")
     if not errors:
         _check_terms(errors, terms)
     if errors:

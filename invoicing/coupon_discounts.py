@@ -20,7 +20,7 @@ from django.db.models import Count
 
 from coupons.models import AppliedCoupon, Coupon, CouponFrequency
 from coupons.services import end_used_up, give_back, lock_active_applied_coupons, record_use
-from invoicing.models import CouponCredit, Fee, Invoice, InvoiceType
+from invoicing.models import CouponCredit, Fee, Invoice, InvoiceStatus, InvoiceType
 
 # Lower sorts first: metric-limited, then plan-limited, then the others.
 METRIC_LIMITED, PLAN_LIMITED, UNLIMITED = 0, 1, 2
@@ -112,9 +112,9 @@ def apply_coupons(invoice: Invoice, *, fees: list[Fee] | None = None, at: dateti
     counted_periods = set()
     if recurring:
         counted_periods = set(
-            CouponCredit.objects.filter(applied_coupon__in=recurring, period_start=period_start).values_list(
-                "applied_coupon_id", "period_start"
-            )
+            CouponCredit.objects.filter(applied_coupon__in=recurring, period_start=period_start)
+            .exclude(invoice__status=InvoiceStatus.VOIDED)
+            .values_list("applied_coupon_id", "period_start")
         )
     limits = _limits(applied_coupons)
     applied_coupons.sort(key=lambda applied: (_group(limits[applied.coupon_id]), applied.created_at, applied.pk))
@@ -148,11 +148,12 @@ def apply_coupons(invoice: Invoice, *, fees: list[Fee] | None = None, at: dateti
 
 
 def return_coupons(invoice: Invoice) -> int:
-    """Give back to their applied coupons what a voided invoice took; return the amount.
+    """Give back to their applied coupons what a voided invoice took; return the amount. Call once,
+    as the invoice becomes voided (its status says it was given back).
 
-    The credits are removed, so what is left of each coupon stays its terms minus what live
-    invoices used, and a recurring coupon's period is returned only when no other live invoice of
-    that period used it.
+    The credits stay, as the record of what the invoice had taken (Lago keeps them too); a voided
+    invoice's credits no longer count a recurring coupon's period, whose period is returned only
+    when no other live invoice of that period used it.
     """
     credits = list(invoice.coupon_credits.order_by("created_at", "id"))
     if not credits:
@@ -163,6 +164,7 @@ def return_coupons(invoice: Invoice) -> int:
             period_start__in=[credit.period_start for credit in credits],
         )
         .exclude(invoice=invoice)
+        .exclude(invoice__status=InvoiceStatus.VOIDED)
         .values_list("applied_coupon_id")
         .annotate(count=Count("id"))
         .values_list("applied_coupon_id", "count")
@@ -175,5 +177,4 @@ def return_coupons(invoice: Invoice) -> int:
             period_returned=not others.get(credit.applied_coupon_id),
         )
         returned += credit.amount_cents
-        credit.delete()
     return returned

@@ -64,7 +64,7 @@ def get_invoice_for_credit(*, organization: Organization, invoice_id) -> Invoice
 
 def with_credit_note_relations(queryset: QuerySet[CreditNote]) -> QuerySet[CreditNote]:
     return queryset.select_related("invoice", "customer__organization").prefetch_related(
-        "customer__metadata", "items__fee__subscription", "items__fee__charge__billable_metric"
+        "customer__metadata", "items__fee__subscription", "items__fee__charge__billable_metric", "items__fee__add_on"
     )
 
 

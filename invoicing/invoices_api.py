@@ -6,22 +6,27 @@ This module holds the fee's one writer, `fee_payload`, which credit notes embed 
 """
 
 from datetime import timedelta
+from decimal import Decimal
 
+from django.db.models import Prefetch, prefetch_related_objects
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_field, inline_serializer
 from rest_framework import serializers
 from rest_framework.response import Response
 
 from billing.api.fields import DATETIME_FORMAT
-from billing.api.input import Choice, LagoInput, read_input
+from billing.api.input import Choice, Integer, LagoInput, Number, many, read_input
 from billing.api.pagination import paginate
 from billing.api.schema import PAGINATION_PARAMETERS, PaginationMeta, errors
 from billing.api.views import LagoApiView
-from billing.errors import ValidationFailed
+from billing.errors import NotFound, ValidationFailed
 from billing.money import from_minor_units
+from coupons.api import CreditOutput, coupon_credit_payload
 from customers.api import CustomerOutput, customer_payload
+from customers.selectors import get_customer_by_external_id
 from invoicing.api import decimal_string
 from invoicing.lifecycle import finalize_draft, refresh_draft, total_due_amount_cents, update_invoice, void_invoice
-from invoicing.models import FeeType, InvoiceStatus, InvoiceType, PaymentStatus
+from invoicing.models import CouponCredit, FeeType, Invoice, InvoiceStatus, InvoiceType, PaymentStatus
+from invoicing.one_off import create_one_off_invoice
 from invoicing.selectors import covered_periods, get_invoice, invoice_number, list_invoices, with_customer_metadata
 from invoicing.subscriptions_api import SubscriptionOutput
 
@@ -60,7 +65,7 @@ def _last_second(value) -> str | None:
 
 def fee_item(fee) -> dict:
     """What a fee bills for, as Lago's fee `item` names it: a subscription fee its plan, a charge fee
-    its billable metric (the charge's display name first)."""
+    its billable metric (the charge's display name first), an add-on fee its add-on."""
     if fee.fee_type == FeeType.SUBSCRIPTION and fee.subscription is not None:
         plan = fee.subscription.plan
         named = {
@@ -81,8 +86,18 @@ def fee_item(fee) -> dict:
             "lago_item_id": str(metric.pk),
             "item_type": "BillableMetric",
         }
+    elif fee.fee_type == FeeType.ADD_ON and fee.add_on is not None:
+        add_on = fee.add_on
+        named = {
+            "code": add_on.code,
+            "name": add_on.name,
+            "description": add_on.description,
+            "invoice_display_name": fee.invoice_display_name or add_on.invoice_display_name or add_on.name,
+            "lago_item_id": str(add_on.pk),
+            "item_type": "AddOn",
+        }
     else:
-        # No fee of ours bills anything else yet (Lago's add-on and credit fees): the fee names itself.
+        # Any other fee (a credit fee selling prepaid credits) names itself.
         named = {
             "code": fee.fee_type,
             "name": fee.description,
@@ -103,8 +118,9 @@ def fee_item(fee) -> dict:
 def fee_payload(fee, *, invoice, customer) -> dict:
     """Lago's fee object (`V1::FeeSerializer`, the fields we can fill): the one writer of a fee, in an
     invoice and in a credit note's items. `invoice` and `customer` are the fee's, as the caller holds
-    them, so that many fees cost no query; the fee's subscription (with its plan) and charge (with its
-    metric) must be loaded."""
+    them, so that many fees cost no query; the fee's subscription (with its plan), charge (with its
+    metric) and add-on must be loaded. The fee's share of the invoice's coupons is Lago's
+    `precise_coupons_amount_cents`, and comes off its subtotal as in Lago's Fee model."""
     subscription = fee.subscription
     return {
         "lago_id": str(fee.pk),
@@ -124,7 +140,8 @@ def fee_payload(fee, *, invoice, customer) -> dict:
         "precise_amount": decimal_string(from_minor_units(fee.amount_cents, fee.currency)),
         "taxes_amount_cents": 0,
         "taxes_rate": 0.0,
-        "sub_total_excluding_taxes_amount_cents": fee.amount_cents,
+        "precise_coupons_amount_cents": decimal_string(Decimal(fee.coupons_amount_cents)),
+        "sub_total_excluding_taxes_amount_cents": fee.amount_cents - fee.coupons_amount_cents,
         "total_amount_cents": fee.amount_cents,
         "total_amount_currency": fee.currency,
         "units": decimal_string(fee.units),
@@ -170,7 +187,10 @@ class FeeOutput(serializers.Serializer):
     precise_amount = serializers.CharField(help_text='The amount in major units, exact: "10.5".')
     taxes_amount_cents = serializers.IntegerField()
     taxes_rate = serializers.FloatField()
-    sub_total_excluding_taxes_amount_cents = serializers.IntegerField()
+    precise_coupons_amount_cents = serializers.CharField(
+        help_text="The fee's share of the invoice's coupons, in minor units as a decimal string: \"250.0\"."
+    )
+    sub_total_excluding_taxes_amount_cents = serializers.IntegerField(help_text="The amount less its coupons.")
     total_amount_cents = serializers.IntegerField()
     total_amount_currency = serializers.CharField()
     units = serializers.CharField()
@@ -284,7 +304,7 @@ class InvoiceDetailOutput(InvoiceOutput):
     subscriptions = serializers.SerializerMethodField()
     billing_periods = serializers.SerializerMethodField()
     fees = serializers.SerializerMethodField()
-    credits = empty_list()
+    credits = serializers.SerializerMethodField()
     error_details = empty_list()
     applied_invoice_custom_sections = empty_list()
 
@@ -300,6 +320,14 @@ class InvoiceDetailOutput(InvoiceOutput):
     @extend_schema_field(FeeOutput(many=True))
     def get_fees(self, invoice) -> list:
         return [fee_payload(fee, invoice=invoice, customer=invoice.customer) for fee in invoice.fees.all()]
+
+    @extend_schema_field(CreditOutput(many=True))
+    def get_credits(self, invoice) -> list:
+        # What each applied coupon took: their sum is the invoice's coupons_amount_cents.
+        return [
+            coupon_credit_payload(credit, coupon=credit.applied_coupon.coupon, invoice=invoice)
+            for credit in invoice.coupon_credits.all()
+        ]
 
 
 InvoiceEnvelope = inline_serializer("InvoiceEnvelope", {"invoice": InvoiceDetailOutput()})
@@ -322,7 +350,35 @@ class InvoiceVoidInput(LagoInput):
     unsupported = {"generate_credit_note": False, "refund_amount": 0, "credit_amount": 0}
 
 
+class OneOffFeeInput(LagoInput):
+    # Taxes are not modelled, and a one-off fee covers no period of ours.
+    unsupported = {"tax_codes": [], "from_datetime": None, "to_datetime": None}
+
+    # The add-on is the service's to find: absent or unknown, it is Lago's 404 add_on_not_found.
+    add_on_code = serializers.CharField(required=False, allow_null=True, allow_blank=True)
+    units = Number(required=False, allow_null=True, help_text="Defaults to 1.")
+    unit_amount_cents = Integer(required=False, allow_null=True, help_text="Defaults to the add-on's amount.")
+    description = serializers.CharField(required=False, allow_null=True, allow_blank=True)
+    invoice_display_name = serializers.CharField(required=False, allow_null=True, allow_blank=True)
+
+
+class OneOffInvoiceInput(LagoInput):
+    # Lago options we don't offer: one billing entity, no purchase orders, payment or custom sections.
+    unsupported = {
+        "billing_entity_code": "default",
+        "purchase_order_number": None,
+        "skip_psp": False,
+        "payment_method": None,
+        "invoice_custom_section": None,
+    }
+
+    external_customer_id = serializers.CharField(required=False, allow_null=True, allow_blank=True)
+    currency = serializers.CharField(required=False, allow_null=True, allow_blank=True)
+    fees = many(OneOffFeeInput(), required=False, allow_null=True)
+
+
 InvoiceUpdateBody = inline_serializer("InvoiceUpdateBody", {"invoice": InvoiceUpdateInput()})
+OneOffInvoiceBody = inline_serializer("OneOffInvoiceBody", {"invoice": OneOffInvoiceInput()})
 
 
 def _choices(params, name: str, allowed: list[str], plural: str | None = None) -> list[str]:
@@ -334,10 +390,23 @@ def _choices(params, name: str, allowed: list[str], plural: str | None = None) -
     return values
 
 
+COUPON_CREDITS = Prefetch(
+    "coupon_credits",
+    queryset=CouponCredit.objects.select_related("applied_coupon__coupon").order_by("created_at", "id"),
+)
+
+
+def _detailed_invoice(organization, invoice_id) -> Invoice:
+    """One invoice with everything the single invoice shows, in a fixed number of queries: the
+    selector's details, plus the coupons that reduced it."""
+    invoice = get_invoice(organization=organization, invoice_id=invoice_id)
+    prefetch_related_objects([invoice], COUPON_CREDITS)
+    return invoice
+
+
 def _invoice_response(organization, invoice) -> Response:
     """Re-read the invoice with everything the single invoice shows, exactly as GET does."""
-    invoice = get_invoice(organization=organization, invoice_id=invoice.pk)
-    return Response({"invoice": InvoiceDetailOutput(invoice).data})
+    return Response({"invoice": InvoiceDetailOutput(_detailed_invoice(organization, invoice.pk)).data})
 
 
 class InvoicesApi(LagoApiView):
@@ -364,15 +433,33 @@ class InvoicesApi(LagoApiView):
         page = paginate(with_customer_metadata(queryset), params)
         return Response({"invoices": InvoiceOutput(page.items, many=True).data, "meta": page.meta})
 
+    @extend_schema(
+        operation_id="create_one_off_invoice",
+        description=(
+            "A finalized `one_off` invoice of add-ons. Each fee names an add-on; its units default to 1 and "
+            "its unit amount to the add-on's. The currency defaults to the customer's."
+        ),
+        request=OneOffInvoiceBody,
+        responses={200: InvoiceEnvelope, **errors(400, 401, 404, 422)},
+    )
+    def post(self, request):
+        data = read_input(self.root_payload("invoice"), OneOffInvoiceInput)
+        external_customer_id = data.get("external_customer_id")
+        if not external_customer_id:
+            raise NotFound("customer")
+        customer = get_customer_by_external_id(organization=self.organization, external_id=external_customer_id)
+        # A blank currency means the customer's, as an absent one does.
+        currency = data.get("currency") or None
+        invoice = create_one_off_invoice(customer=customer, fees=data.get("fees"), currency=currency)
+        return _invoice_response(self.organization, invoice)
+
 
 class InvoiceApi(LagoApiView):
     resource = "invoice"
 
     @extend_schema(operation_id="get_invoice", responses={200: InvoiceEnvelope, **errors(401, 404)})
     def get(self, request, lago_id: str):
-        return Response(
-            {"invoice": InvoiceDetailOutput(get_invoice(organization=self.organization, invoice_id=lago_id)).data}
-        )
+        return Response({"invoice": InvoiceDetailOutput(_detailed_invoice(self.organization, lago_id)).data})
 
     @extend_schema(
         operation_id="update_invoice",

@@ -138,6 +138,8 @@ class Fee(models.Model):
     )
     fee_type = models.CharField(max_length=20, choices=FeeType.choices)
     description = models.CharField(max_length=255)
+    # The name printed for this fee when the request gave one (a one-off fee), else its item's.
+    invoice_display_name = models.CharField(max_length=255, null=True, blank=True)
     amount_cents = models.BigIntegerField()
     # This fee's share of the invoice's coupons (the invoice's coupons_amount_cents is their sum).
     coupons_amount_cents = models.BigIntegerField(default=0)

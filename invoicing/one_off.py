@@ -19,6 +19,7 @@ from invoicing.services import finalize_invoice
 from plans.models import AddOn
 
 MAX_UNITS = Decimal(10) ** 12
+UNITS_DECIMALS = Fee._meta.get_field("units").decimal_places
 MAX_AMOUNT_CENTS = 10**15
 
 
@@ -57,7 +58,12 @@ def _clean_fee_rows(rows: Any) -> list[dict[str, Any]]:
         units = row.get("units")
         if units is None:
             units = Decimal(1)
-        if isinstance(units, bool) or not isinstance(units, int | Decimal) or not 0 < units < MAX_UNITS:
+        if (
+            isinstance(units, bool)
+            or not isinstance(units, int | Decimal)
+            or not 0 < units < MAX_UNITS
+            or Decimal(units).as_tuple().exponent < -UNITS_DECIMALS  # more than a fee's units can keep
+        ):
             add_error(errors, "units", "value_is_invalid")
         unit_amount = row.get("unit_amount_cents")
         if unit_amount is not None and (
@@ -128,6 +134,7 @@ def create_one_off_invoice(
                 or row["invoice_display_name"]
                 or add_on.invoice_display_name
                 or add_on.name,
+                invoice_display_name=row["invoice_display_name"],
                 amount_cents=amount,
                 unit_amount_cents=unit_amount,
                 currency=currency,

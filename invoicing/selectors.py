@@ -8,7 +8,7 @@ from django.db.models import Prefetch, Q, QuerySet
 from billing.errors import NotFound
 from customers.models import Customer, CustomerMetadata
 from invoicing.billing_windows import billing_windows
-from invoicing.models import CreditNote, Fee, Invoice, InvoiceStatus, InvoiceSubscription
+from invoicing.models import CouponCredit, CreditNote, Fee, Invoice, InvoiceStatus, InvoiceSubscription
 from invoicing.numbering import draft_number
 from invoicing.usage import with_usage_relations
 from organizations.models import Organization
@@ -19,7 +19,7 @@ ONE_SECOND = timedelta(seconds=1)
 CUSTOMER_METADATA = Prefetch("customer__metadata", queryset=CustomerMetadata.objects.order_by("created_at", "key"))
 FEES = Prefetch(
     "fees",
-    queryset=Fee.objects.select_related("charge__billable_metric", "subscription__plan").order_by(
+    queryset=Fee.objects.select_related("charge__billable_metric", "subscription__plan", "add_on").order_by(
         "created_at", "fee_type", "description", "id"
     ),
 )
@@ -185,3 +185,8 @@ def customer_credit_notes(*, customer: Customer) -> QuerySet[CreditNote]:
 def invoice_credit_notes(*, invoice: Invoice) -> QuerySet[CreditNote]:
     """The credit notes issued on an invoice, in the order they were numbered (the invoice page)."""
     return CreditNote.objects.filter(organization_id=invoice.organization_id, invoice=invoice).order_by("sequential_id")
+
+
+def invoice_coupon_credits(*, invoice: Invoice) -> QuerySet[CouponCredit]:
+    """What each coupon took off an invoice, in the order they were applied, with the coupon's name."""
+    return invoice.coupon_credits.select_related("applied_coupon__coupon").order_by("created_at", "id")

@@ -27,7 +27,7 @@ UNKNOWN_PATHS = [
     "/api/v1",
     "/api/v1/",
     "/api/v1/unknown",
-    "/api/v1/add_ons/setup",
+    "/api/v1/taxes/vat",
     "/api/v1/invoices/8f0b7a52-7a3e-4c56-9d5e-2f4f0c1c0a11/lose_dispute",
     "/api/schema/",
     "/api/docs/redoc.js",
@@ -132,9 +132,9 @@ def test_lagos_client_gets_a_clean_error_from_an_unknown_path_or_a_wrong_method(
     assert exc.value.status_code == 404 and exc.value.response == NOT_FOUND
 
     lago = LagoClient(api_key=raw_key, api_url=live_server.url)
-    # A resource we don't serve (add-ons).
+    # A resource we don't serve (taxes).
     with pytest.raises(LagoApiError) as exc:
-        lago.add_ons.find("setup")
+        lago.taxes.find("vat")
     assert exc.value.status_code == 404 and exc.value.response == NOT_FOUND
     # The client posts to a path whose resource only takes GET, PUT and DELETE.
     with pytest.raises(LagoApiError) as exc:

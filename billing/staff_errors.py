@@ -90,10 +90,58 @@ SENTENCES: dict[str | tuple[str, str] | tuple[str, str, str], str] = {
     "does_not_match_item_amounts": "Credit and refund must add up to the total of the fees given back.",
     "total_amount_must_be_positive": "Enter an amount to give back on at least one fee.",
     "no_refund_amount": "This credit note has no refund.",
+    # Coupons (their terms freeze once applied: coupons.services.EDITABLE_WHEN_APPLIED).
+    ("coupon", "value_already_exist"): "Already used by another coupon.",
+    ("coupon", "amount_cents", "value_is_out_of_range"): "This amount is too large.",
+    ("coupon", "percentage_rate", "value_is_invalid"): (
+        "Enter a percentage above 0 and up to 100, with at most 5 decimals, such as 12.5."
+    ),
+    ("coupon", "frequency_duration", "value_is_invalid"): "Enter a number of billing periods from 1 to 10,000.",
+    ("coupon", "expiration_at", "invalid_date"): "Choose a day that has not passed yet.",
+    "coupon_is_applied": "Cannot change once the coupon has been applied to a customer.",
+    "coupon_is_terminated": "This coupon is terminated: it can no longer be edited.",
+    "only_plans_or_billable_metrics": "Limit the coupon to plans or to billable metrics, not both.",
+    "plans_not_found": "A chosen plan no longer exists: choose another one.",
+    # Add-ons.
+    ("add_on", "value_already_exist"): "Already used by another add-on.",
+    ("add_on", "amount_cents", "value_is_out_of_range"): "This amount is too large.",
+    # Applying a coupon to a customer (its terms are overridden with the coupon's own fields).
+    ("coupon", "coupon_not_found"): "This coupon was terminated or deleted meanwhile: choose another one.",
+    ("coupon", "frequency_duration", "value_is_mandatory"): "A recurring coupon needs a number of billing periods.",
+    ("coupon", "currencies_does_not_match"): (
+        "The customer is billed in another currency: choose the customer's currency for this amount."
+    ),
+    "coupon_is_not_reusable": "This coupon applies once per customer, and this customer already had it.",
+    "plan_overlapping": (
+        "Another active coupon of this customer already covers one of this coupon's plans or metrics: "
+        "terminate it first."
+    ),
+    # Applying add-ons (a one-off invoice).
+    ("one_off_invoice", "units", "value_is_invalid"): "Enter a number of units above 0.",
+    ("one_off_invoice", "units", "value_is_out_of_range"): "Units × unit amount is too large.",
+    ("one_off_invoice", "unit_amount_cents", "value_is_invalid"): "This unit amount is too large.",
+    ("one_off_invoice", "currencies_does_not_match"): "The invoice must be in the customer's currency.",
+    ("one_off_invoice", "add_on_not_found"): "An add-on was deleted meanwhile: choose another one.",
+    ("one_off_invoice", "fees_not_found"): "Choose at least one add-on.",
+    # Wallets and their credits.
+    ("wallet", "invalid_amount"): "Enter a number of credits of 0 or more, with at most 5 decimals.",
+    ("wallet", "rate_amount", "value_is_invalid"): (
+        "Enter the value of one credit: a number above 0 with at most 15 decimals, such as 1 or 0.25."
+    ),
+    ("wallet", "currencies_does_not_match"): "A wallet is in the customer's currency.",
+    ("wallet", "expiration_at", "invalid_date"): "Choose a day that has not passed yet.",
+    "wallet_already_exists": "This customer already has an active wallet: top it up, or terminate it first.",
+    "wallet_is_terminated": "This wallet is terminated: its credits can no longer change.",
+    "insufficient_credits": "More credits than the wallet holds.",
 }
 
 # How a sentence away from its field names the field, where the field's own name reads badly.
-FIELD_LABELS = {"invoice_display_name": "Name on invoices"}
+FIELD_LABELS = {
+    "invoice_display_name": "Name on invoices",
+    "amount_cents": "Amount",
+    "unit_amount_cents": "Unit amount",
+    "add_on_code": "Add-on",
+}
 
 
 @dataclass(frozen=True)

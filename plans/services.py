@@ -120,8 +120,10 @@ def delete_billable_metric(*, metric: BillableMetric) -> BillableMetric:
 # Plans and charges --------------------------------------------------------------------------
 
 
-def _clean_plan(data: dict[str, Any], *, partial: bool) -> dict[str, Any]:
-    errors: dict[str, list[str]] = {}
+def _clean_priced_item(
+    data: dict[str, Any], *, partial: bool, errors: dict[str, list[str]], missing_currency: str = "value_is_invalid"
+) -> dict[str, Any]:
+    """The fields a plan and an add-on share: code, names, description, a price and its currency."""
     cleaned: dict[str, Any] = {}
     for field, required in (("code", True), ("name", True), ("invoice_display_name", False), ("description", False)):
         if field in data or (required and not partial):
@@ -130,10 +132,6 @@ def _clean_plan(data: dict[str, Any], *, partial: bool) -> dict[str, Any]:
             )
             add_error(errors, field, error)
             cleaned[field] = value
-    if "interval" in data or not partial:
-        if data.get("interval") not in PlanInterval.values:
-            add_error(errors, "interval", "value_is_invalid")
-        cleaned["interval"] = data.get("interval")
     if "amount_cents" in data or not partial:
         amount = data.get("amount_cents")
         if isinstance(amount, bool) or not isinstance(amount, int):
@@ -143,9 +141,21 @@ def _clean_plan(data: dict[str, Any], *, partial: bool) -> dict[str, Any]:
         cleaned["amount_cents"] = amount
     if "amount_currency" in data or not partial:
         currency = data.get("amount_currency")
-        if not isinstance(currency, str) or not is_currency(currency):
+        if currency is None:
+            add_error(errors, "amount_currency", missing_currency)
+        elif not isinstance(currency, str) or not is_currency(currency):
             add_error(errors, "amount_currency", "value_is_invalid")
         cleaned["amount_currency"] = currency
+    return cleaned
+
+
+def _clean_plan(data: dict[str, Any], *, partial: bool) -> dict[str, Any]:
+    errors: dict[str, list[str]] = {}
+    cleaned = _clean_priced_item(data, partial=partial, errors=errors)
+    if "interval" in data or not partial:
+        if data.get("interval") not in PlanInterval.values:
+            add_error(errors, "interval", "value_is_invalid")
+        cleaned["interval"] = data.get("interval")
     if "pay_in_advance" in data:
         if not isinstance(data["pay_in_advance"], bool):
             add_error(errors, "pay_in_advance", "value_is_invalid")
@@ -290,28 +300,7 @@ def retire_plan(*, plan: Plan) -> Plan:
 
 def _clean_add_on(data: dict[str, Any], *, partial: bool) -> dict[str, Any]:
     errors: dict[str, list[str]] = {}
-    cleaned: dict[str, Any] = {}
-    for field, required in (("code", True), ("name", True), ("invoice_display_name", False), ("description", False)):
-        if field in data or (required and not partial):
-            value, error = clean_text(
-                data.get(field), required=required, max_length=255 if field != "description" else 10_000
-            )
-            add_error(errors, field, error)
-            cleaned[field] = value
-    if "amount_cents" in data or not partial:
-        amount = data.get("amount_cents")
-        if isinstance(amount, bool) or not isinstance(amount, int):
-            add_error(errors, "amount_cents", "value_is_mandatory" if amount is None else "value_is_invalid")
-        elif not 0 <= amount < 10**15:
-            add_error(errors, "amount_cents", "value_is_out_of_range")
-        cleaned["amount_cents"] = amount
-    if "amount_currency" in data or not partial:
-        currency = data.get("amount_currency")
-        if currency is None:
-            add_error(errors, "amount_currency", "value_is_mandatory")
-        elif not isinstance(currency, str) or not is_currency(currency):
-            add_error(errors, "amount_currency", "value_is_invalid")
-        cleaned["amount_currency"] = currency
+    cleaned = _clean_priced_item(data, partial=partial, errors=errors, missing_currency="value_is_mandatory")
     if errors:
         raise ValidationFailed(errors)
     return cleaned

@@ -15,6 +15,7 @@ from django_htmx.http import HttpResponseClientRedirect
 from billing.errors import NotFound, ValidationFailed
 from billing.staff import staff_page
 from billing.staff_errors import error_message
+from coupons.customer_views import customer_coupons_section
 from customers.forms import AssignPlanForm, CustomerForm, MetadataFormSet, metadata_rows
 from customers.selectors import customers_to_page, get_customer
 from customers.services import create_customer, update_customer
@@ -27,6 +28,8 @@ from invoicing.usage import current_usage, daily_events
 from plans.billing_periods import local_midnight
 from plans.models import SubscriptionStatus
 from plans.selectors import customer_subscriptions, get_customer_subscription, list_plans, pending_subscriptions
+from wallets.selectors import active_wallet
+from wallets.views import customer_wallet_tab
 
 CUSTOMERS_PER_PAGE = 20
 
@@ -42,6 +45,7 @@ class KnownCountPaginator(Paginator):
 TABS = [
     ("overview", "Overview"),
     ("subscriptions", "Subscriptions"),
+    ("wallet", "Wallet"),
     ("usage", "Usage"),
     ("invoices", "Invoices"),
     ("credit_notes", "Credit notes"),
@@ -116,6 +120,8 @@ def customer_detail(request, customer_id, tab="overview"):
         "tab": tab,
         "country_name": countries.name(customer.country) if customer.country else "",
         "emails": [address.strip() for address in (customer.email or "").split(",")],
+        # The Actions menu offers "Top up" instead of "Add a wallet" while one is active.
+        "active_wallet": active_wallet(customer=customer),
     }
     template = "customers/detail.html"
     if request.htmx and request.htmx.target == "tab-panel":
@@ -127,6 +133,10 @@ def customer_detail(request, customer_id, tab="overview"):
 
 def _subscriptions_tab(request, customer) -> dict:
     return {"subscriptions": list(customer_subscriptions(customer=customer))}
+
+
+def _overview_tab(request, customer) -> dict:
+    return {**_subscriptions_tab(request, customer), **customer_coupons_section(customer)}
 
 
 def _usage_tab(request, customer) -> dict:
@@ -151,8 +161,9 @@ def _invoices_tab(request, customer) -> dict:
 
 
 TAB_CONTEXTS = {
-    "overview": _subscriptions_tab,
+    "overview": _overview_tab,
     "subscriptions": _subscriptions_tab,
+    "wallet": customer_wallet_tab,
     "usage": _usage_tab,
     "invoices": _invoices_tab,
     "credit_notes": customer_credit_notes_tab,

@@ -20,6 +20,7 @@ from invoicing.selectors import (
     billing_details,
     covered_periods,
     get_invoice,
+    invoice_coupon_credits,
     invoice_credit_notes,
     invoice_number,
     list_invoices,
@@ -62,6 +63,7 @@ def _invoice_context(invoice) -> dict:
         "number": invoice_number(invoice),
         "fees": fees,
         "periods": [covered_periods(link) for link in invoice.invoice_subscriptions.all()],
+        "coupon_credits": list(invoice_coupon_credits(invoice=invoice)),
         "sub_total": invoice.fees_amount_cents - invoice.coupons_amount_cents,
         "total_due": total_due_amount_cents(invoice),
     }

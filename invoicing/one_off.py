@@ -97,7 +97,8 @@ def create_one_off_invoice(
 ) -> Invoice:
     """A finalized `one_off` invoice of add-ons (Lago's Invoices::CreateOneOffService): each fee
     names an add-on; its unit amount defaults to the add-on's and its units to 1, its amount is
-    round(unit amount × units). The currency defaults to the customer's, which it sets if blank."""
+    round(unit amount × units). The currency defaults to the customer's, which it sets if blank; an
+    add-on priced in another currency needs its unit amount given (ours: Lago bills its price as is)."""
     customer = Customer.objects.select_for_update().select_related("organization").get(pk=customer.pk)
     if customer.deleted_at is not None:
         raise NotFound("customer")
@@ -122,6 +123,9 @@ def create_one_off_invoice(
         add_on = add_ons.get(row["add_on_code"])
         if add_on is None:
             raise NotFound("add_on")
+        if row["unit_amount_cents"] is None and add_on.amount_currency != currency:
+            # Ours: the add-on's price is in another currency; billing it as this one would be wrong.
+            raise ValidationFailed({"currency": ["currencies_does_not_match"]})
         unit_amount = add_on.amount_cents if row["unit_amount_cents"] is None else row["unit_amount_cents"]
         amount = int((Decimal(unit_amount) * row["units"]).quantize(Decimal(1), rounding=ROUND_HALF_UP))
         if amount >= MAX_AMOUNT_CENTS:

@@ -129,7 +129,11 @@ def test_the_currency_defaults_to_the_customers_and_is_set_when_blank(api, organ
     CustomerFactory(organization=organization, external_id="eur", currency="EUR")
     assert create(api, external_customer_id="eur")["currency"] == "EUR"
     blank = CustomerFactory(organization=organization, external_id="blank", currency=None)
-    assert create(api, external_customer_id="blank", currency="USD")["currency"] == "USD"
+    # The add-on is priced in EUR: a USD invoice names its unit amount (ours, refused otherwise).
+    usd_fee = [{"add_on_code": "setup", "unit_amount_cents": 60000}]
+    response = api.post(INVOICES, one_off(external_customer_id="blank", currency="USD"))
+    assert response.status_code == 422 and errors_of(response) == {"currency": ["currencies_does_not_match"]}
+    assert create(api, external_customer_id="blank", currency="USD", fees=usd_fee)["currency"] == "USD"
     assert Customer.objects.get(pk=blank.pk).currency == "USD"
 
 

@@ -141,7 +141,10 @@ def apply_coupons(invoice: Invoice, *, fees: list[Fee] | None = None, at: dateti
         total += amount
     if total:
         CouponCredit.objects.bulk_create(credits)
-        Fee.objects.bulk_update(fees, ["coupons_amount_cents"])
+        # Fees not inserted yet (finalized as they are billed) are inserted by the caller, shares included.
+        inserted = [fee for fee in fees if not fee._state.adding]
+        if inserted:
+            Fee.objects.bulk_update(inserted, ["coupons_amount_cents"])
         invoice.coupons_amount_cents += total
         invoice.total_amount_cents -= total  # saved by the caller, with the rest of the finalization
     return total

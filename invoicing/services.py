@@ -82,9 +82,14 @@ def _fees(subscription: Subscription, windows: BillingWindows) -> list[Fee]:
 
 
 def _write_fees(invoice: Invoice, fees: list[Fee]) -> None:
+    _attach_fees(invoice, fees)
+    Fee.objects.bulk_create(fees)
+
+
+def _attach_fees(invoice: Invoice, fees: list[Fee]) -> None:
+    """The fees belong to the invoice and make its amounts (they are inserted by the caller)."""
     for fee in fees:
         fee.invoice = invoice
-    Fee.objects.bulk_create(fees)
     invoice.fees_amount_cents = sum(fee.amount_cents for fee in fees)
     # Coupons, credit notes and prepaid credits are taken at finalization; taxes are not modelled yet.
     invoice.total_amount_cents = (
@@ -114,7 +119,10 @@ def bill_subscription(
     subscription = _with_charges(subscription)
     customer = subscription.customer
     windows = billing_windows(subscription, reason, period, at)
+    grace_days = _grace_period_days(customer)
     try:
+        # One transaction: an invoice finalized at once is never seen as a draft. The only
+        # constraint a new invoice can break is its period's (billed already): nothing is left then.
         with transaction.atomic():
             invoice = Invoice.objects.create(
                 organization=customer.organization,
@@ -132,14 +140,16 @@ def bill_subscription(
                 period_end=period.end,
             )
             fees = _fees(subscription, windows)
-            _write_fees(invoice, fees)
-            grace_days = _grace_period_days(customer)
             invoice.grace_period_ends_at = at + timedelta(days=grace_days)
+            if grace_days == 0:
+                # Computed just now: finalized without being read again; the fees are inserted
+                # with their coupon shares.
+                _attach_fees(invoice, fees)
+                return finalize_invoice(invoice=invoice, at=at, refresh=False, fees=fees)
+            _write_fees(invoice, fees)
             invoice.save()
     except IntegrityError:
         return None
-    if grace_days == 0:
-        return finalize_invoice(invoice=invoice, at=at, refresh=False, fees=fees)  # computed just now
     return invoice
 
 
@@ -187,7 +197,8 @@ def finalize_invoice(
 
     `refresh=False` is for an invoice built a moment ago in the caller's transaction: its fees are
     current and no one else can see the row yet, so it is neither recomputed nor read again; the
-    caller may pass its `fees` (as written, with their charges and subscriptions) for the same reason.
+    caller may pass its `fees` (with their charges and subscriptions) for the same reason, and those
+    not inserted yet are inserted here, once coupons have taken their share.
     """
     if refresh:
         invoice, fees = _refreshed(invoice, at)
@@ -200,6 +211,8 @@ def finalize_invoice(
     # What the customer is entitled to reduces the invoice in this order: coupons, then credit-note
     # balances, then prepaid credits pay what is left. Each locks its rows, in this same order.
     apply_coupons(invoice, fees=fees, at=at)
+    if fees and any(fee._state.adding for fee in fees):
+        Fee.objects.bulk_create([fee for fee in fees if fee._state.adding])
     apply_credit_notes(invoice)
     apply_prepaid_credits(invoice, at=at)
     invoice.sequential_id = next_sequential_id(invoice.organization_id)

@@ -203,6 +203,7 @@ CELERY_BEAT_SCHEDULE = {
     "coupon-expiry": {"task": "coupons.tasks.terminate_expired_coupons_task", "schedule": 300.0},
     "wallet-expiry": {"task": "wallets.tasks.terminate_expired_wallets_task", "schedule": 300.0},
     "wallet-balances": {"task": "invoicing.tasks.sync_wallet_balances_task", "schedule": 300.0},
+    "customer-deletions": {"task": "invoicing.tasks.resume_customer_deletions_task", "schedule": 60.0},
 }
 
 LOGGING = {

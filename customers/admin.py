@@ -12,10 +12,10 @@ from customers.selectors import only_deleted, only_live
 from customers.services import (
     check_customer_update,
     create_customer,
-    delete_customer,
     external_id_lock_reason,
     update_customer,
 )
+from invoicing.customer_deletion import delete_customer
 
 
 class CustomerMetadataFormSet(BaseInlineFormSet):

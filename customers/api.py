@@ -25,7 +25,8 @@ from billing.errors import ValidationFailed
 from billing.text import is_storable
 from customers.models import Customer
 from customers.selectors import customers_to_page, get_customer_by_external_id, set_loaded_metadata, with_metadata
-from customers.services import delete_customer, update_customer, upsert_customer
+from customers.services import update_customer, upsert_customer
+from invoicing.customer_deletion import delete_customer
 
 DATETIME_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
 

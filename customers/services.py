@@ -3,6 +3,7 @@
 import uuid
 from collections.abc import Iterable
 from contextlib import nullcontext
+from datetime import datetime
 from typing import Any
 
 from django.core.exceptions import ValidationError as DjangoValidationError
@@ -421,16 +422,14 @@ def _upsert_row(organization: Organization, fields: dict[str, Any]) -> tuple[Cus
 
 
 @transaction.atomic
-def delete_customer(*, customer: Customer) -> Customer:
-    """Soft-delete the customer. Its external_id is free again at once.
-
-    The cascade of the seed (terminate subscriptions, coupons, wallet; finalize drafts) comes with
-    the objects it acts on.
-    """
+def soft_delete_customer(*, customer: Customer, at: datetime | None = None) -> Customer:
+    """Mark the customer deleted; its external_id is free again at once. Only the deletion of
+    `invoicing.customer_deletion`, which also records the cascade over what the customer has,
+    calls this."""
     customer = _locked(Customer.objects, customer)
     if customer.deleted_at is not None:
         raise NotFound("customer")
-    customer.deleted_at = timezone.now()
+    customer.deleted_at = at or timezone.now()
     customer.save(update_fields=["deleted_at", "updated_at"])
     _adjust_live_count(customer.organization, -1)
     return customer

@@ -338,3 +338,36 @@ class CouponCredit(models.Model):
 
     def __str__(self) -> str:
         return f"{self.applied_coupon_id} → {self.invoice_id}: {self.amount_cents}"
+
+
+class CustomerDeletion(models.Model):
+    """The record of a customer's deletion and of the cascade it starts (the seed's "Deleting a
+    customer"). Written in the same transaction as the soft delete; each step's time is set once its
+    work is done, so the record, not the broker, tells what is left to do."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    organization = models.ForeignKey(Organization, on_delete=models.PROTECT, related_name="+")
+    customer = models.OneToOneField(Customer, on_delete=models.PROTECT, related_name="deletion")
+    created_at = models.DateTimeField(default=now, editable=False)
+    # 1. active subscriptions terminated (and billed), pending ones canceled
+    subscriptions_done_at = models.DateTimeField(null=True, blank=True)
+    # 2. draft invoices finalized, with what the customer is entitled to
+    drafts_done_at = models.DateTimeField(null=True, blank=True)
+    # 3. applied coupons terminated
+    coupons_done_at = models.DateTimeField(null=True, blank=True)
+    # 4. the active wallet terminated, its credits voided
+    wallet_done_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    attempts = models.PositiveIntegerField(default=0)
+    last_attempt_at = models.DateTimeField(null=True, blank=True)
+    last_error = models.TextField(null=True, blank=True)
+
+    class Meta:
+        indexes = [
+            models.Index(
+                fields=["last_attempt_at"], condition=Q(finished_at__isnull=True), name="customer_deletion_unfinished"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"deletion of {self.customer_id}"

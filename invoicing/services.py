@@ -101,6 +101,12 @@ def _attach_fees(invoice: Invoice, fees: list[Fee]) -> None:
     )
 
 
+def estimated_fees(*, subscription: Subscription, reason: str, period: BillingPeriod, at: datetime) -> list[Fee]:
+    """The fees an invoice of this subscription would bill at `at`, unsaved (previews)."""
+    subscription = _with_charges(subscription)
+    return _fees(subscription, billing_windows(subscription, reason, period, at))
+
+
 def _grace_period_days(customer: Customer) -> int:
     if customer.invoice_grace_period is not None:
         return customer.invoice_grace_period

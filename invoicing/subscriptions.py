@@ -197,6 +197,40 @@ def _fee_covering(subscription: Subscription, at: datetime) -> Fee | None:
     )
 
 
+def _credit_left_for_unused_part(fee: Fee, invoice: Invoice, at: datetime) -> int:
+    """The unused part of a fee paid in advance, less what credit notes already gave back of it,
+    within what is left on its finalized invoice."""
+    remaining = remaining_on(invoice)
+    unused = unused_fee_cents(
+        amount_cents=fee.amount_cents,
+        fee_start=fee.from_datetime,
+        fee_end=fee.to_datetime,
+        at=at,
+        tz=invoice.customer.applicable_timezone,
+    )
+    already = fee.amount_cents - remaining.per_fee.get(fee.pk, 0)
+    return min(unused - already, remaining.per_fee.get(fee.pk, 0), remaining.creditable)
+
+
+def termination_credit_estimate(*, subscription: Subscription, at: datetime) -> int:
+    """What `create_termination_credit_note` would credit if the subscription ended at `at`; writes
+    nothing (the deletion preview)."""
+    fee = _fee_covering(subscription, at)
+    if fee is None or fee.amount_cents <= 0:
+        return 0
+    if fee.invoice.status == InvoiceStatus.DRAFT:
+        # Finalized first at termination, then credited: its unused part, nothing given back yet.
+        return unused_fee_cents(
+            amount_cents=fee.amount_cents,
+            fee_start=fee.from_datetime,
+            fee_end=fee.to_datetime,
+            at=at,
+            tz=subscription.customer.applicable_timezone,
+        )
+    invoice = Invoice.objects.select_related("customer").get(pk=fee.invoice_id)
+    return max(_credit_left_for_unused_part(fee, invoice, at), 0)
+
+
 def create_termination_credit_note(*, subscription: Subscription, at: datetime) -> CreditNote | None:
     """A subscription paid in advance and ended before its period ends gets back, as credit, the
     unused part of the base fee already invoiced for that period (Lago's CreateFromTermination).
@@ -216,17 +250,7 @@ def create_termination_credit_note(*, subscription: Subscription, at: datetime) 
             return None
     with transaction.atomic():
         invoice = Invoice.objects.select_for_update().select_related("customer__organization").get(pk=fee.invoice_id)
-        remaining = remaining_on(invoice)
-        customer = invoice.customer
-        unused = unused_fee_cents(
-            amount_cents=fee.amount_cents,
-            fee_start=fee.from_datetime,
-            fee_end=fee.to_datetime,
-            at=at,
-            tz=customer.applicable_timezone,
-        )
-        already = fee.amount_cents - remaining.per_fee.get(fee.pk, 0)
-        amount = min(unused - already, remaining.per_fee.get(fee.pk, 0), remaining.creditable)
+        amount = _credit_left_for_unused_part(fee, invoice, at)
         if amount <= 0:
             return None
         return write_credit_note(

@@ -7,6 +7,7 @@ from datetime import datetime
 from celery import shared_task
 from django.db import OperationalError
 
+from invoicing.customer_deletion import resume_customer_deletions, run_customer_deletion
 from invoicing.prepaid_credits import sync_ongoing_balances
 from invoicing.services import bill_due_period, finalize_due_draft, start_billing_clock
 from invoicing.subscriptions import activate_due_subscriptions
@@ -41,3 +42,16 @@ def sync_wallet_balances_task() -> int:
 def activate_due_subscriptions_task() -> int:
     """Start pending subscriptions whose start has come (each row is re-checked under a lock)."""
     return activate_due_subscriptions()
+
+
+@shared_task(**RETRY)
+def run_customer_deletion_task(deletion_id: str) -> str:
+    """The cascade of a deleted customer; what is done already is skipped (the record says)."""
+    deletion = run_customer_deletion(deletion_id=deletion_id)
+    return "finished" if deletion.finished_at else "pending"
+
+
+@shared_task(**RETRY)
+def resume_customer_deletions_task() -> int:
+    """Every minute: cascades left unfinished (a lost message, a killed worker) are started again."""
+    return resume_customer_deletions()

@@ -5,8 +5,8 @@ from lago_python_client.client import Client
 from lago_python_client.exceptions import LagoApiError
 from lago_python_client.models.invoice import Invoice, InvoicePaymentStatusChange
 
-from customers.services import delete_customer
 from customers.tests.factories import CustomerFactory
+from invoicing.customer_deletion import delete_customer
 from invoicing.tests.test_invoices_api import billed_invoice, frozen_clock  # noqa: F401 (autouse fixture)
 from organizations.services import create_api_key
 from organizations.tests.factories import OrganizationFactory

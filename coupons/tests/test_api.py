@@ -21,8 +21,8 @@ from coupons.api import (
 from coupons.models import AppliedCoupon, Coupon
 from coupons.services import terminate_coupon
 from customers.models import Customer
-from customers.services import delete_customer
 from customers.tests.factories import CustomerFactory
+from invoicing.customer_deletion import delete_customer
 from invoicing.models import CouponCredit
 from invoicing.tests.test_invoices_api import billed_invoice, frozen_clock  # noqa: F401 (autouse fixture)
 from plans.tests.factories import BillableMetricFactory, PlanFactory

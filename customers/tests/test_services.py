@@ -8,7 +8,7 @@ from django.db import connection
 from billing.errors import NotFound, ValidationFailed
 from customers import services
 from customers.models import Customer, CustomerMetadata
-from customers.services import create_customer, delete_customer, update_customer, upsert_customer
+from customers.services import create_customer, soft_delete_customer, update_customer, upsert_customer
 from customers.tests.factories import CustomerFactory
 from plans.tests.factories import SubscriptionFactory
 
@@ -152,7 +152,7 @@ def test_rule_external_id_cannot_change_once_a_plan_is_assigned(organization, st
 
 def test_rule_deleted_customer_external_id_can_be_reused(organization):
     old = create_customer(organization=organization, data={"external_id": "reused", "name": "Old"})
-    delete_customer(customer=old)
+    soft_delete_customer(customer=old)
     new, created = upsert_customer(organization=organization, data={"external_id": "reused", "name": "New"})
     assert created and new.pk != old.pk
     old.refresh_from_db()
@@ -162,9 +162,9 @@ def test_rule_deleted_customer_external_id_can_be_reused(organization):
 
 def test_deleting_twice_is_not_found(organization):
     customer = CustomerFactory(organization=organization)
-    delete_customer(customer=customer)
+    soft_delete_customer(customer=customer)
     with pytest.raises(NotFound):
-        delete_customer(customer=customer)
+        soft_delete_customer(customer=customer)
 
 
 def test_same_external_id_in_two_organizations_are_two_customers(organization, other_organization):

@@ -10,8 +10,8 @@ from django.db import connection
 from django.test import Client
 
 from conftest import ApiCaller
-from customers.services import delete_customer
 from events.models import Event, UsageRollup
+from invoicing.customer_deletion import delete_customer
 from organizations.services import create_api_key
 from plans.tests.factories import BillableMetricFactory, SubscriptionFactory
 

@@ -5,8 +5,9 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from customers.services import delete_customer, update_customer
+from customers.services import update_customer
 from customers.tests.factories import CustomerFactory, CustomerMetadataFactory
+from invoicing.customer_deletion import delete_customer
 from invoicing.lifecycle import void_invoice
 from invoicing.models import Invoice
 from invoicing.tests.test_invoices_api import billed_invoice, frozen_clock  # noqa: F401 (autouse fixture)

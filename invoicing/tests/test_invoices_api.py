@@ -8,10 +8,10 @@ import time_machine
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from customers.services import delete_customer
 from customers.tests.factories import CustomerFactory, CustomerMetadataFactory
 from events.tests.factories import send_events
 from invoicing import services
+from invoicing.customer_deletion import delete_customer
 from invoicing.lifecycle import update_invoice, void_invoice
 from invoicing.models import Invoice
 from plans.subscription_periods import period_of

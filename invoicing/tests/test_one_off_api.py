@@ -7,8 +7,8 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from customers.models import Customer
-from customers.services import delete_customer
 from customers.tests.factories import CustomerFactory
+from invoicing.customer_deletion import delete_customer
 from invoicing.invoices_api import FeeItemOutput, FeeOutput, fee_payload
 from invoicing.models import Fee, Invoice
 from invoicing.tests.test_invoices_api import INVOICE_REQUIRED_INTS, frozen_clock  # noqa: F401 (autouse fixture)

@@ -9,9 +9,9 @@ from django.db.models import Sum
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from customers.services import delete_customer
 from customers.tests.factories import CustomerFactory
 from events.tests.factories import send_events
+from invoicing.customer_deletion import delete_customer
 from invoicing.models import Invoice, InvoiceStatus, InvoiceType
 from invoicing.prepaid_credits import sync_ongoing_balances
 from plans.tests.factories import BillableMetricFactory, ChargeFactory, PlanFactory, SubscriptionFactory

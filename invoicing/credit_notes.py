@@ -137,8 +137,9 @@ def remaining_on(invoice: Invoice) -> Remaining:
         .annotate(taken=Sum("amount_cents"))
         .values_list("fee_id", "taken")
     )
-    fees = Fee.objects.filter(invoice=invoice).values_list("pk", "amount_cents")
-    per_fee = {pk: max(amount - taken_per_fee.get(pk, 0), 0) for pk, amount in fees}
+    # A fee's coupon share was never paid: only the rest of it can be given back.
+    fees = Fee.objects.filter(invoice=invoice).values_list("pk", "amount_cents", "coupons_amount_cents")
+    per_fee = {pk: max(amount - coupons - taken_per_fee.get(pk, 0), 0) for pk, amount, coupons in fees}
     totals = counted.aggregate(total=Sum("total_amount_cents"), refunded=Sum("refund_amount_cents"))
     # Credit notes never change the invoice: what was billed is its fees after coupons, with taxes.
     billed = invoice.fees_amount_cents - invoice.coupons_amount_cents + invoice.taxes_amount_cents

@@ -65,8 +65,10 @@ def run_customer_deletion(*, deletion_id, at: datetime | None = None) -> Custome
     if deletion.finished_at is not None:
         return deletion
     at = at or timezone.now()
+    deletion.attempts += 1
+    deletion.last_attempt_at, deletion.last_error = at, None
     CustomerDeletion.objects.filter(pk=deletion.pk).update(
-        attempts=deletion.attempts + 1, last_attempt_at=at, last_error=None
+        attempts=deletion.attempts, last_attempt_at=at, last_error=None
     )
     customer = deletion.customer
     try:
@@ -142,7 +144,9 @@ class SubscriptionOutcome:
     subscription: Subscription
     action: str  # "terminate" or "cancel"
     invoice_amount_cents: int  # the termination invoice's fees (before coupons, credit notes, credits)
-    credit_note_amount_cents: int  # the unused part of a fee paid in advance, given back as credit
+    # The unused part of a fee paid in advance, given back as credit (at most: when that fee's invoice
+    # is still a draft, coupons taken at its finalization reduce it).
+    credit_note_amount_cents: int
     currency: str
 
 

@@ -198,17 +198,19 @@ def _fee_covering(subscription: Subscription, at: datetime) -> Fee | None:
 
 
 def _credit_left_for_unused_part(fee: Fee, invoice: Invoice, at: datetime) -> int:
-    """The unused part of a fee paid in advance, less what credit notes already gave back of it,
-    within what is left on its finalized invoice."""
+    """The unused part of a fee paid in advance (of what was paid for it: its amount less its coupon
+    share, as Lago prorates it), less what credit notes already gave back of it, within what is left
+    on its finalized invoice."""
     remaining = remaining_on(invoice)
+    paid = fee.amount_cents - fee.coupons_amount_cents
     unused = unused_fee_cents(
-        amount_cents=fee.amount_cents,
+        amount_cents=paid,
         fee_start=fee.from_datetime,
         fee_end=fee.to_datetime,
         at=at,
         tz=invoice.customer.applicable_timezone,
     )
-    already = fee.amount_cents - remaining.per_fee.get(fee.pk, 0)
+    already = paid - remaining.per_fee.get(fee.pk, 0)
     return min(unused - already, remaining.per_fee.get(fee.pk, 0), remaining.creditable)
 
 
@@ -219,7 +221,8 @@ def termination_credit_estimate(*, subscription: Subscription, at: datetime) -> 
     if fee is None or fee.amount_cents <= 0:
         return 0
     if fee.invoice.status == InvoiceStatus.DRAFT:
-        # Finalized first at termination, then credited: its unused part, nothing given back yet.
+        # Finalized first at termination, then credited: its unused part, nothing given back yet
+        # (at most: coupons taken at that finalization reduce what was paid for it).
         return unused_fee_cents(
             amount_cents=fee.amount_cents,
             fee_start=fee.from_datetime,

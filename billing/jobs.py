@@ -24,12 +24,17 @@ def task_named(name: str):
     return app.tasks[name]
 
 
-def enqueue_on_commit(task_name: str, *args: str) -> None:
-    """Send `task_name(*args)` (ids as text) once the current transaction commits; at once outside one."""
+def enqueue_on_commit(task_name: str, *args: str, countdown: float | None = None) -> None:
+    """Send `task_name(*args)` (ids as text) once the current transaction commits; at once outside one.
+    `countdown`: seconds before a worker may run it (a retry later)."""
 
     def send() -> None:
         try:
-            task_named(task_name).delay(*args)
+            task = task_named(task_name)
+            if countdown is None:
+                task.delay(*args)
+            else:
+                task.apply_async(args=args, countdown=countdown)
         except Exception:
             if current_app.conf.task_always_eager:
                 raise  # in-process mode: a failing task is the caller's error, not a broker's

@@ -55,6 +55,7 @@ INSTALLED_APPS = [
     "django_countries",
     "billing",
     "organizations",
+    "webhooks",
     "customers",
     "plans",
     "events",
@@ -181,6 +182,11 @@ SPECTACULAR_SETTINGS = {
 # a revoked key, or an edit of its organization, reaches the other processes within this delay.
 API_KEY_CACHE_SECONDS = int(os.environ.get("API_KEY_CACHE_SECONDS", "5"))
 
+# Webhooks: by default never to an address of our own network (README, "Webhooks"); the `iss` of
+# JWT signatures names this server, as Lago's names its API URL.
+WEBHOOKS_ALLOW_PRIVATE_URLS = env_bool("WEBHOOKS_ALLOW_PRIVATE_URLS", False)
+WEBHOOKS_ISSUER = os.environ.get("WEBHOOKS_ISSUER", "http://localhost:8000")
+
 # Celery: Redis as the broker in production. Without a broker the tasks run in-process, which is
 # what the SQLite demo uses.
 REDIS_URL = os.environ.get("REDIS_URL", "")
@@ -193,6 +199,10 @@ CELERY_TASK_ACKS_LATE = True
 CELERY_DB_REUSE_MAX = int(os.environ.get("CELERY_DB_REUSE_MAX", "1000"))
 CELERY_TASK_DEFAULT_QUEUE = os.environ.get("CELERY_TASK_DEFAULT_QUEUE", "celery")
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+# Webhook deliveries wait on other people's servers: they have a queue of their own, consumed by a
+# worker of their own (README, "Running in production"), so that a slow receiver never delays billing.
+CELERY_WEBHOOKS_QUEUE = os.environ.get("CELERY_WEBHOOKS_QUEUE", "webhooks")
+CELERY_TASK_ROUTES = {"webhooks.tasks.deliver_webhook_task": {"queue": CELERY_WEBHOOKS_QUEUE}}
 CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TIMEZONE = "UTC"
@@ -204,6 +214,7 @@ CELERY_BEAT_SCHEDULE = {
     "wallet-expiry": {"task": "wallets.tasks.terminate_expired_wallets_task", "schedule": 300.0},
     "wallet-balances": {"task": "invoicing.tasks.sync_wallet_balances_task", "schedule": 300.0},
     "customer-deletions": {"task": "invoicing.tasks.resume_customer_deletions_task", "schedule": 60.0},
+    "lost-webhooks": {"task": "webhooks.tasks.resend_lost_webhooks_task", "schedule": 60.0},
 }
 
 LOGGING = {

@@ -31,6 +31,8 @@ SENTENCES: dict[str | tuple[str, str] | tuple[str, str, str], str] = {
     "not_a_valid_country_code": "Unknown country.",
     "duplicated_key": "Each metadata key can be used only once.",
     ("customer", "invalid_count"): "A customer can have at most {max_rows} metadata rows.",
+    # Deleting a customer twice (a second click, another member meanwhile).
+    ("customer_deletion", "customer_not_found"): "This customer was already deleted.",
     # Subscriptions.
     ("subscription", "value_already_exist"): "A live subscription already uses this external ID.",
     "currencies_does_not_match": "The plan's currency differs from the customer's currency.",
@@ -133,6 +135,18 @@ SENTENCES: dict[str | tuple[str, str] | tuple[str, str, str], str] = {
     "wallet_already_exists": "This customer already has an active wallet: top it up, or terminate it first.",
     "wallet_is_terminated": "This wallet is terminated: its credits can no longer change.",
     "insufficient_credits": "More credits than the wallet holds.",
+    # Webhook endpoints (the URL rule: webhooks/addresses.py; the limit: webhooks.models).
+    "invalid_url": "Enter an http:// or https:// URL with a host name, such as https://example.com/webhooks.",
+    "url_not_allowed": (
+        "This URL does not resolve, or resolves to a loopback, private or link-local address: webhooks are "
+        "only sent to public addresses unless the server allows private ones (WEBHOOKS_ALLOW_PRIVATE_URLS)."
+    ),
+    ("webhook_endpoint", "webhook_url", "value_already_exist"): "Another endpoint already uses this URL.",
+    ("webhook_endpoint", "signature_algo", "value_is_invalid"): "Choose JWT or HMAC.",
+    ("webhook_endpoint", "event_types", "value_is_invalid"): "Choose event types from the list.",
+    "webhook_endpoints_limit_reached": (
+        "The organization has as many webhook endpoints as allowed: delete one to add another."
+    ),
 }
 
 # How a sentence away from its field names the field, where the field's own name reads badly.

@@ -10,6 +10,7 @@ from customers.api import CustomerApi, CustomersApi
 from events.api import EventApi, EventsApi, EventsBatchApi
 from invoicing.api import CurrentUsageApi
 from invoicing.credit_notes_api import CreditNoteApi, CreditNoteEstimateApi, CreditNotesApi, CreditNoteVoidApi
+from invoicing.customer_deletion_api import CustomerDeletionPreviewApi
 from invoicing.invoices_api import InvoiceApi, InvoiceFinalizeApi, InvoiceRefreshApi, InvoicesApi, InvoiceVoidApi
 from invoicing.subscriptions_api import SubscriptionApi, SubscriptionsApi
 from plans.add_ons_api import AddOnApi, AddOnsApi
@@ -26,6 +27,12 @@ from wallets.api import (
     WalletTransactionListApi,
     WalletTransactionsApi,
 )
+from webhooks.api import (
+    WebhookEndpointApi,
+    WebhookEndpointsApi,
+    WebhookJsonPublicKeyApi,
+    WebhookPublicKeyApi,
+)
 
 # No trailing slashes, as Lago's clients call them. External ids may hold "/" once decoded, so the
 # detail route takes the rest of the path; sub-resource routes must come before it.
@@ -36,6 +43,7 @@ api_v1 = [
         r"^customers/(?P<external_id>[\s\S]+)/applied_coupons/(?P<lago_id>[^/]+)$", CustomerAppliedCouponApi.as_view()
     ),
     re_path(r"^customers/(?P<external_id>[\s\S]+)/applied_coupons$", CustomerAppliedCouponsApi.as_view()),
+    re_path(r"^customers/(?P<external_id>[\s\S]+)/deletion_preview$", CustomerDeletionPreviewApi.as_view()),
     re_path(r"^customers/(?P<external_id>[\s\S]+)$", CustomerApi.as_view()),
     path("billable_metrics", BillableMetricsApi.as_view()),
     re_path(r"^billable_metrics/(?P<code>[\s\S]+)$", BillableMetricApi.as_view()),
@@ -65,6 +73,10 @@ api_v1 = [
     re_path(r"^wallets/(?P<lago_id>[^/]+)$", WalletApi.as_view()),
     path("wallet_transactions", WalletTransactionsApi.as_view()),
     re_path(r"^wallet_transactions/(?P<lago_id>[^/]+)$", WalletTransactionApi.as_view()),
+    path("webhook_endpoints", WebhookEndpointsApi.as_view()),
+    re_path(r"^webhook_endpoints/(?P<lago_id>[^/]+)$", WebhookEndpointApi.as_view()),
+    path("webhooks/public_key", WebhookPublicKeyApi.as_view()),
+    path("webhooks/json_public_key", WebhookJsonPublicKeyApi.as_view()),
 ]
 
 urlpatterns = [
@@ -82,6 +94,7 @@ urlpatterns = [
     path("coupons/", include("coupons.urls")),
     path("customers/", include("customers.urls")),
     path("invoices/", include("invoicing.urls")),
+    path("developers/webhooks/", include("webhooks.urls")),
     path("", RedirectView.as_view(pattern_name="customers:list", permanent=False)),
 ]
 

@@ -19,7 +19,7 @@ from rest_framework.response import Response
 from billing.api.fields import DATETIME_FORMAT
 from billing.api.input import Choice, DateTime, Integer, LagoInput, Number, read_input
 from billing.api.pagination import paginate
-from billing.api.schema import PAGINATION_PARAMETERS, PaginationMeta, errors
+from billing.api.schema import EXTERNAL_CUSTOMER_ID_FILTER, PAGINATION_PARAMETERS, PaginationMeta, errors
 from billing.api.views import LagoApiView
 from billing.errors import NotFound, ValidationFailed
 from coupons.models import (
@@ -374,7 +374,7 @@ class AppliedCouponsApi(LagoApiView):
         operation_id="list_applied_coupons",
         parameters=[
             *PAGINATION_PARAMETERS,
-            OpenApiParameter("external_customer_id", str, description="The live customer with this external id."),
+            EXTERNAL_CUSTOMER_ID_FILTER,
             *APPLIED_COUPON_FILTERS,
         ],
         responses={200: AppliedCouponListEnvelope, **errors(401, 422)},

@@ -6,6 +6,7 @@ from billing.errors import NotFound
 from billing.ids import as_uuid
 from coupons.models import AppliedCoupon, Coupon
 from customers.models import Customer
+from customers.selectors import customers_named_by
 from organizations.models import Organization
 
 
@@ -49,10 +50,14 @@ def list_applied_coupons(
     status: str | None = None,
     coupon_codes: list[str] | None = None,
 ) -> QuerySet[AppliedCoupon]:
-    """Applied coupons of live customers, newest first, each with the credits it gave invoices."""
-    applied = AppliedCoupon.objects.filter(organization=organization, customer__deleted_at__isnull=True)
+    """Applied coupons, newest first, each with the credits it gave invoices; `external_customer_id`
+    as `customers_named_by` reads it (a deleted customer's stay listed by its id until a new
+    customer takes it)."""
+    applied = AppliedCoupon.objects.filter(organization=organization)
     if external_customer_id is not None:
-        applied = applied.filter(customer__external_id=external_customer_id)
+        applied = applied.filter(
+            customer__in=customers_named_by(organization=organization, external_id=external_customer_id)
+        )
     if status:
         applied = applied.filter(status=status)
     if coupon_codes:

@@ -15,7 +15,9 @@ from customers.services import (
     external_id_lock_reason,
     update_customer,
 )
+from invoicing.admin import DELETION_FIELDS
 from invoicing.customer_deletion import delete_customer
+from invoicing.models import CustomerDeletion
 
 
 class CustomerMetadataFormSet(BaseInlineFormSet):
@@ -70,6 +72,24 @@ class CustomerMetadataInline(admin.TabularInline):
     readonly_fields = ["created_at"]
 
 
+class CustomerDeletionInline(admin.StackedInline):
+    """A deleted customer's cascade, read-only: each step's time, attempts, the last error."""
+
+    model = CustomerDeletion
+    fields = DELETION_FIELDS
+    readonly_fields = DELETION_FIELDS
+    extra = 0
+    can_delete = False
+    show_change_link = True
+    verbose_name = verbose_name_plural = "deletion cascade"
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+
 class CustomerAdminForm(forms.ModelForm):
     class Meta:
         model = Customer
@@ -115,6 +135,12 @@ class CustomerAdmin(admin.ModelAdmin):
     inlines = [CustomerMetadataInline]
     actions = ["soft_delete"]
     show_full_result_count = False
+
+    def get_inlines(self, request, obj):
+        # A deleted customer's page also shows its deletion cascade.
+        if obj is not None and obj.deleted_at is not None:
+            return [*self.inlines, CustomerDeletionInline]
+        return self.inlines
 
     def get_readonly_fields(self, request, obj=None):
         fields = list(self.readonly_fields)

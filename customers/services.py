@@ -30,6 +30,7 @@ from customers.models import (
 )
 from customers.selectors import load_metadata, set_loaded_metadata
 from organizations.models import Organization
+from webhooks.services import emit, outbox_cte, sent_on_commit
 
 # Optional free-text fields: NULL when absent, at most 255 characters.
 TEXT_FIELDS = (
@@ -280,6 +281,7 @@ def _external_id_taken(organization: Organization, external_id: str, exclude: Cu
 
 
 @transaction.atomic
+@transaction.atomic
 def create_customer(*, organization: Organization, data: dict[str, Any]) -> Customer:
     if "external_id" not in data:
         data = {**data, "external_id": None}
@@ -303,7 +305,17 @@ def create_customer(*, organization: Organization, data: dict[str, Any]) -> Cust
     if metadata:
         _replace_metadata(customer, metadata)
     _adjust_live_count(organization, +1)
+    _emit(customer, "customer.created")
     return customer
+
+
+def _emit(customer: Customer, webhook_type: str) -> None:
+    emit(
+        organization_id=customer.organization_id,
+        webhook_type=webhook_type,
+        object_type="customer",
+        object_id=customer.pk,
+    )
 
 
 def _check_external_id_change(customer: Customer, new_external_id: str) -> None:
@@ -332,8 +344,10 @@ def update_customer(*, customer: Customer, data: dict[str, Any]) -> Customer:
         setattr(customer, field, fields[field])
     if changed:
         customer.save(update_fields=[*changed, "updated_at"])
-    if metadata is not None:
-        _replace_metadata(customer, metadata)
+    if metadata is not None and _replace_metadata(customer, metadata):
+        changed.append("metadata")
+    if changed:
+        _emit(customer, "customer.updated")
     return customer
 
 
@@ -395,16 +409,23 @@ def _upsert_row(organization: Organization, fields: dict[str, Any]) -> tuple[Cus
     if connection.vendor == "postgresql":
         # One statement is a transaction of its own, without BEGIN and COMMIT round trips: the
         # counter moves in a data-modifying WITH query, and only when the row is new.
+        # The webhook messages (customer.created or .updated) are written by the same statement.
+        kind = "CASE WHEN w.created_at = %s THEN 'customer.created' ELSE 'customer.updated' END"
+        messages = outbox_cte(
+            source="written", webhook_type_sql=kind, object_type="customer", object_id_sql="w.id::text"
+        )
         counted = (
             f"WITH written AS ({upsert}), moved AS ("
             f"UPDATE {LiveCustomerCount._meta.db_table} SET live_count = live_count + 1 "
             "WHERE organization_id = %s AND EXISTS (SELECT FROM written WHERE created_at = %s) "
-            "RETURNING organization_id) "
-            f"SELECT {columns}, EXISTS (SELECT FROM moved) FROM written"
+            f"RETURNING organization_id), messages AS ({messages}) "
+            f"SELECT {columns}, EXISTS (SELECT FROM moved), ARRAY(SELECT id FROM messages) FROM written"
         )
+        kind_params = [now, now, now, organization.pk, now]  # the CASE, the two times, the organization, the CASE
         with connection.cursor() as cursor:
-            cursor.execute(counted, [*params, organization.pk, now])
-            *row, moved = cursor.fetchone()
+            cursor.execute(counted, [*params, organization.pk, now, *kind_params])
+            *row, moved, message_ids = cursor.fetchone()
+        sent_on_commit(message_ids)
         # psycopg returns every column as the ORM would read it (PostgreSQL needs no converters).
         customer = Customer.from_db(connection.alias, CUSTOMER_ATTNAMES, row)
         created = customer.created_at == now
@@ -417,6 +438,7 @@ def _upsert_row(organization: Organization, fields: dict[str, Any]) -> tuple[Cus
             created = customer.created_at == now
             if created:
                 _adjust_live_count(organization, +1)
+            _emit(customer, "customer.created" if created else "customer.updated")
     customer.organization = organization
     return customer, created
 
@@ -432,6 +454,7 @@ def soft_delete_customer(*, customer: Customer, at: datetime | None = None) -> C
     customer.deleted_at = at or timezone.now()
     customer.save(update_fields=["deleted_at", "updated_at"])
     _adjust_live_count(customer.organization, -1)
+    _emit(customer, "customer.deleted")  # ours: Lago sends none, and a backend wants to know
     return customer
 
 

@@ -2,7 +2,7 @@ from django.urls import path
 
 from coupons import customer_views as coupon_views
 from customers import views
-from invoicing import one_off_views
+from invoicing import customer_deletion_views, one_off_views
 from wallets import views as wallet_views
 
 app_name = "customers"
@@ -34,6 +34,8 @@ urlpatterns = [
         wallet_views.wallet_terminate,
         name="wallet_terminate",
     ),
+    # Actions → Delete customer: the preview of the cascade, then the deletion.
+    path("<uuid:customer_id>/delete/", customer_deletion_views.customer_delete, name="delete"),
     # Last: any other single segment is a tab of the customer view.
     path("<uuid:customer_id>/<slug:tab>/", views.customer_detail, name="tab"),
 ]

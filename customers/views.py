@@ -21,6 +21,7 @@ from customers.selectors import customers_to_page, get_customer
 from customers.services import create_customer, update_customer
 from invoicing.charts import daily_bar_chart
 from invoicing.credit_note_views import customer_credit_notes_tab
+from invoicing.customer_deletion_views import deleted_customer_page
 from invoicing.numbering import draft_number
 from invoicing.selectors import active_subscriptions_with_usage, customer_invoices
 from invoicing.subscriptions import create_subscription, terminate_subscription
@@ -110,7 +111,11 @@ def customer_edit(request, customer_id):
 @require_GET
 @staff_page
 def customer_detail(request, customer_id, tab="overview"):
-    customer = get_customer(organization=request.organization, customer_id=customer_id)
+    try:
+        customer = get_customer(organization=request.organization, customer_id=customer_id)
+    except NotFound:
+        # A deleted customer keeps a read-only page, reachable from its invoices (or a 404).
+        return deleted_customer_page(request, customer_id)
     if tab not in dict(TABS):
         tab = "overview"
     context = {

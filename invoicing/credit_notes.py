@@ -23,6 +23,7 @@ from django.utils import timezone
 
 from billing.errors import NotAllowed, NotFound, ValidationFailed
 from customers.models import Customer
+from customers.selectors import customers_named_by
 from invoicing.models import (
     CreditNote,
     CreditNoteApplication,
@@ -38,6 +39,7 @@ from invoicing.models import (
     RefundStatus,
 )
 from organizations.models import Organization
+from webhooks.services import emit
 
 # A note voided before any of it was used gives everything back; every other note counts.
 RELEASED = Q(status=CreditNoteStatus.VOIDED, voided_amount_cents=F("total_amount_cents"))
@@ -88,12 +90,13 @@ def list_credit_notes(
     reason: str | None = None,
 ) -> QuerySet[CreditNote]:
     """Newest first. `external_customer_id` names the live customer with that id; when none is live,
-    the deleted customers that had it, so that a deleted customer's notes stay listable."""
+    the deleted customers that had it, so that a deleted customer's notes stay listable
+    (`customers_named_by`)."""
     queryset = CreditNote.objects.filter(organization=organization)
     if external_customer_id is not None:
-        customers = Customer.objects.filter(organization=organization, external_id=external_customer_id)
-        live = customers.filter(deleted_at__isnull=True)
-        queryset = queryset.filter(customer__in=live if live.exists() else customers)
+        queryset = queryset.filter(
+            customer__in=customers_named_by(organization=organization, external_id=external_customer_id)
+        )
     if invoice_id is not None:
         pk = _uuid_or_none(invoice_id)
         queryset = queryset.filter(invoice_id=pk) if pk else queryset.none()
@@ -304,6 +307,12 @@ def write_credit_note(*, invoice, reason, description, asked: dict, credit: int,
             for fee_id, amount in asked.items()
             if amount > 0
         ]
+    )
+    emit(
+        organization_id=note.organization_id,
+        webhook_type="credit_note.created",
+        object_type="credit_note",
+        object_id=note.pk,
     )
     return note
 

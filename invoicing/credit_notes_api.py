@@ -9,7 +9,7 @@ from rest_framework.response import Response
 from billing.api.fields import DATETIME_FORMAT
 from billing.api.input import Choice, Integer, LagoInput, many, read_input
 from billing.api.pagination import paginate
-from billing.api.schema import PAGINATION_PARAMETERS, PaginationMeta, errors
+from billing.api.schema import EXTERNAL_CUSTOMER_ID_FILTER, PAGINATION_PARAMETERS, PaginationMeta, errors
 from billing.api.views import LagoApiView
 from customers.api import CustomerOutput, customer_payload
 from invoicing.credit_notes import (
@@ -250,7 +250,7 @@ class CreditNotesApi(LagoApiView):
         operation_id="list_credit_notes",
         parameters=[
             *PAGINATION_PARAMETERS,
-            OpenApiParameter("external_customer_id", str),
+            EXTERNAL_CUSTOMER_ID_FILTER,
             OpenApiParameter("invoice_id", str),
             OpenApiParameter("credit_status", str, enum=["available", "consumed", "voided"]),
             OpenApiParameter("refund_status", str, enum=["pending", "succeeded", "failed"]),

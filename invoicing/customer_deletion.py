@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from django.db import transaction
-from django.db.models import Q
+from django.db.models import F, Q
 from django.utils import timezone
 
 from billing.errors import NotFound
@@ -29,7 +29,7 @@ from coupons.services import terminate_applied_coupon
 from customers.models import Customer
 from customers.services import soft_delete_customer
 from invoicing.models import CustomerDeletion, Invoice, InvoiceStatus, InvoicingReason
-from invoicing.services import estimated_fees, finalize_invoice
+from invoicing.services import bill_due_period, due_periods_of, estimated_fees, finalize_invoice
 from invoicing.subscriptions import terminate_subscription, termination_credit_estimate
 from plans.models import Subscription, SubscriptionStatus
 from plans.subscription_periods import period_of
@@ -65,11 +65,10 @@ def run_customer_deletion(*, deletion_id, at: datetime | None = None) -> Custome
     if deletion.finished_at is not None:
         return deletion
     at = at or timezone.now()
-    deletion.attempts += 1
-    deletion.last_attempt_at, deletion.last_error = at, None
     CustomerDeletion.objects.filter(pk=deletion.pk).update(
-        attempts=deletion.attempts, last_attempt_at=at, last_error=None
+        attempts=F("attempts") + 1, last_attempt_at=at, last_error=None
     )
+    deletion.refresh_from_db(fields=["attempts", "last_attempt_at", "last_error"])
     customer = deletion.customer
     try:
         for step, work in zip(STEPS, (_end_subscriptions, _finalize_drafts, _end_coupons, _end_wallet), strict=True):
@@ -90,8 +89,14 @@ def _end_subscriptions(customer: Customer, at: datetime) -> None:
         customer=customer, status__in=(SubscriptionStatus.ACTIVE, SubscriptionStatus.PENDING)
     ).order_by("created_at", "pk")
     for subscription in live:
+        # At the deletion's time, whenever the cascade runs: nothing is billed past it, and the
+        # periods that ended before it and the clock had not billed yet are billed first.
+        for item in due_periods_of(subscription=subscription, at=customer.deleted_at):
+            bill_due_period(
+                subscription_id=item.subscription_id, period_start=item.period_start, at=customer.deleted_at
+            )
         try:
-            terminate_subscription(subscription=subscription)
+            terminate_subscription(subscription=subscription, at=customer.deleted_at)
         except NotFound:
             pass  # ended meanwhile (another attempt of this cascade): nothing left to do for it
 

@@ -16,7 +16,7 @@ from rest_framework.response import Response
 from billing.api.fields import DATETIME_FORMAT
 from billing.api.input import Choice, Integer, LagoInput, Number, many, read_input
 from billing.api.pagination import paginate
-from billing.api.schema import PAGINATION_PARAMETERS, PaginationMeta, errors
+from billing.api.schema import EXTERNAL_CUSTOMER_ID_FILTER, PAGINATION_PARAMETERS, PaginationMeta, errors
 from billing.api.views import LagoApiView
 from billing.errors import NotFound, ValidationFailed
 from billing.money import from_minor_units
@@ -396,7 +396,7 @@ COUPON_CREDITS = Prefetch(
 )
 
 
-def _detailed_invoice(organization, invoice_id) -> Invoice:
+def detailed_invoice(organization, invoice_id) -> Invoice:
     """One invoice with everything the single invoice shows, in a fixed number of queries: the
     selector's details, plus the coupons that reduced it."""
     invoice = get_invoice(organization=organization, invoice_id=invoice_id)
@@ -406,7 +406,7 @@ def _detailed_invoice(organization, invoice_id) -> Invoice:
 
 def _invoice_response(organization, invoice) -> Response:
     """Re-read the invoice with everything the single invoice shows, exactly as GET does."""
-    return Response({"invoice": InvoiceDetailOutput(_detailed_invoice(organization, invoice.pk)).data})
+    return Response({"invoice": InvoiceDetailOutput(detailed_invoice(organization, invoice.pk)).data})
 
 
 class InvoicesApi(LagoApiView):
@@ -414,7 +414,7 @@ class InvoicesApi(LagoApiView):
         operation_id="list_invoices",
         parameters=[
             *PAGINATION_PARAMETERS,
-            OpenApiParameter("external_customer_id", str, description="The live customer with this external id."),
+            EXTERNAL_CUSTOMER_ID_FILTER,
             OpenApiParameter("status", str, enum=InvoiceStatus.values),
             OpenApiParameter("payment_status", str, enum=PaymentStatus.values),
             OpenApiParameter("invoice_type", str, enum=InvoiceType.values),
@@ -459,7 +459,7 @@ class InvoiceApi(LagoApiView):
 
     @extend_schema(operation_id="get_invoice", responses={200: InvoiceEnvelope, **errors(401, 404)})
     def get(self, request, lago_id: str):
-        return Response({"invoice": InvoiceDetailOutput(_detailed_invoice(self.organization, lago_id)).data})
+        return Response({"invoice": InvoiceDetailOutput(detailed_invoice(self.organization, lago_id)).data})
 
     @extend_schema(
         operation_id="update_invoice",

@@ -13,7 +13,7 @@ from invoicing.coupon_discounts import return_coupons
 from invoicing.credit_notes import return_applied_credit
 from invoicing.models import Invoice, InvoiceStatus, PaymentStatus
 from invoicing.prepaid_credits import cancel_credit_purchase, record_credit_payment
-from invoicing.services import finalize_invoice, refresh_invoice
+from invoicing.services import emit_invoice, finalize_invoice, refresh_invoice
 from invoicing.wallet_payments import return_prepaid_credits
 
 
@@ -52,6 +52,7 @@ def void_invoice(*, invoice: Invoice) -> Invoice:
     return_applied_credit(invoice)
     return_prepaid_credits(invoice)
     cancel_credit_purchase(invoice)
+    emit_invoice(invoice, "invoice.voided")
     return invoice
 
 
@@ -67,6 +68,7 @@ def update_invoice(*, invoice: Invoice, payment_status: str | None = None) -> In
         invoice.payment_status = payment_status
         invoice.save(update_fields=["payment_status", "updated_at"])
         record_credit_payment(invoice, payment_status)
+        emit_invoice(invoice, "invoice.payment_status_updated")
     return invoice
 
 

@@ -7,6 +7,7 @@ from django.db.models import Prefetch, Q, QuerySet
 
 from billing.errors import NotFound
 from customers.models import Customer, CustomerMetadata
+from customers.selectors import customers_named_by
 from invoicing.billing_windows import billing_windows
 from invoicing.models import CouponCredit, CreditNote, Fee, Invoice, InvoiceStatus, InvoiceSubscription
 from invoicing.numbering import draft_number
@@ -54,11 +55,12 @@ def list_invoices(
     search: str = "",
 ) -> QuerySet[Invoice]:
     """The organization's invoices, newest first. `external_customer_id` means the live customer
-    holding that id (a deleted customer's invoices stay reachable by their own ids)."""
+    holding that id, or while none does the deleted customers that held it (`customers_named_by`);
+    a deleted customer's invoices are always found by their own ids."""
     queryset = _invoices(organization)
     if external_customer_id is not None:
         queryset = queryset.filter(
-            customer__external_id=external_customer_id.replace("\x00", ""), customer__deleted_at__isnull=True
+            customer__in=customers_named_by(organization=organization, external_id=external_customer_id)
         )
     if statuses:
         queryset = queryset.filter(status__in=statuses)

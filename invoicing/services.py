@@ -27,6 +27,7 @@ from invoicing.wallet_payments import apply_prepaid_credits
 from plans.billing_periods import BillingPeriod
 from plans.models import Subscription, SubscriptionStatus
 from plans.subscription_periods import following_period, period_of
+from webhooks.services import emit
 
 # Periodic and termination invoices close a period; they are the ones the clock looks for.
 CLOSING_REASONS = (InvoicingReason.SUBSCRIPTION_PERIODIC, InvoicingReason.SUBSCRIPTION_TERMINATING)
@@ -154,9 +155,24 @@ def bill_subscription(
                 return finalize_invoice(invoice=invoice, at=at, refresh=False, fees=fees)
             _write_fees(invoice, fees)
             invoice.save()
+            emit_invoice(invoice, "invoice.drafted")
     except IntegrityError:
         return None
     return invoice
+
+
+# The message each kind of invoice sends when it is finalized (Lago's names).
+FINALIZED_MESSAGES = {
+    InvoiceType.SUBSCRIPTION: "invoice.created",
+    InvoiceType.ONE_OFF: "invoice.one_off_created",
+    InvoiceType.CREDIT: "invoice.paid_credit_added",
+}
+
+
+def emit_invoice(invoice: Invoice, webhook_type: str) -> None:
+    emit(
+        organization_id=invoice.organization_id, webhook_type=webhook_type, object_type="invoice", object_id=invoice.pk
+    )
 
 
 def _with_charges(subscription: Subscription) -> Subscription:
@@ -227,6 +243,8 @@ def finalize_invoice(
     invoice.status = InvoiceStatus.FINALIZED
     invoice.finalized_at = at
     invoice.save()
+    if invoice.invoice_type in FINALIZED_MESSAGES:
+        emit_invoice(invoice, FINALIZED_MESSAGES[invoice.invoice_type])
     return invoice
 
 
@@ -240,15 +258,26 @@ class DuePeriod:
 
 
 def due_periods(*, at: datetime) -> list[DuePeriod]:
-    """Every ended period of an active subscription that no invoice has closed yet."""
+    """Every ended period of an active subscription that no invoice has closed yet. A deleted
+    customer's subscriptions are left to its deletion's cascade (`due_periods_of`), which bills
+    them up to the deletion time, whenever it runs."""
+    return _due_periods(Subscription.objects.filter(customer__deleted_at__isnull=True), at)
+
+
+def due_periods_of(*, subscription: Subscription, at: datetime) -> list[DuePeriod]:
+    """The ended periods of one subscription that no invoice has closed yet, as of `at`."""
+    return _due_periods(Subscription.objects.filter(pk=subscription.pk), at)
+
+
+def _due_periods(subscriptions, at: datetime) -> list[DuePeriod]:
     closed = dict(
-        InvoiceSubscription.objects.filter(invoicing_reason__in=CLOSING_REASONS)
+        InvoiceSubscription.objects.filter(invoicing_reason__in=CLOSING_REASONS, subscription__in=subscriptions)
         .values("subscription_id")
         .annotate(last=Max("period_start"))
         .values_list("subscription_id", "last")
     )
     due = []
-    subscriptions = Subscription.objects.filter(status=SubscriptionStatus.ACTIVE, started_at__lt=at).select_related(
+    subscriptions = subscriptions.filter(status=SubscriptionStatus.ACTIVE, started_at__lt=at).select_related(
         "customer__organization", "plan"
     )
     for subscription in subscriptions.iterator(chunk_size=2000):

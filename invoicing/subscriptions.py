@@ -25,6 +25,7 @@ from organizations.models import Organization
 from plans.models import LIVE_SUBSCRIPTION_STATUSES, BillingTime, Plan, Subscription, SubscriptionStatus
 from plans.services import retire_plan
 from plans.subscription_periods import period_of
+from webhooks.services import emit
 
 # Creating -------------------------------------------------------------------------------------
 
@@ -108,8 +109,18 @@ def create_subscription(*, organization: Organization, data: dict) -> tuple[Subs
     except IntegrityError:
         raise ValidationFailed({"external_id": ["value_already_exist"]}) from None
     if starts_now:
+        _emit(subscription, "subscription.started")
         bill_subscription_start(subscription=subscription)
     return subscription, True
+
+
+def _emit(subscription: Subscription, webhook_type: str) -> None:
+    emit(
+        organization_id=subscription.organization_id,
+        webhook_type=webhook_type,
+        object_type="subscription",
+        object_id=subscription.pk,
+    )
 
 
 def bill_subscription_start(*, subscription: Subscription) -> Invoice | None:
@@ -130,7 +141,7 @@ def activate_due_subscriptions(*, now: datetime | None = None) -> int:
     now = now or timezone.now()
     started = 0
     for subscription_id in Subscription.objects.filter(
-        status=SubscriptionStatus.PENDING, subscription_at__lte=now
+        status=SubscriptionStatus.PENDING, subscription_at__lte=now, customer__deleted_at__isnull=True
     ).values_list("pk", flat=True):
         with transaction.atomic():
             subscription = Subscription.objects.select_for_update().get(pk=subscription_id)
@@ -139,6 +150,7 @@ def activate_due_subscriptions(*, now: datetime | None = None) -> int:
             subscription.status = SubscriptionStatus.ACTIVE
             subscription.started_at = subscription.subscription_at
             subscription.save(update_fields=["status", "started_at", "updated_at"])
+            _emit(subscription, "subscription.started")
             bill_subscription_start(subscription=subscription)
             started += 1
     return started
@@ -148,10 +160,11 @@ def activate_due_subscriptions(*, now: datetime | None = None) -> int:
 
 
 @transaction.atomic
-def terminate_subscription(*, subscription: Subscription) -> Subscription:
-    """End a subscription now: an active one is terminated and billed at once, a pending one canceled."""
+def terminate_subscription(*, subscription: Subscription, at: datetime | None = None) -> Subscription:
+    """End a subscription now (or at `at`, a moment already past: a customer's deletion): an active
+    one is terminated and billed at once, a pending one canceled."""
     subscription = Subscription.objects.select_for_update(of=("self",)).get(pk=subscription.pk)
-    now = timezone.now()
+    now = at or timezone.now()
     if subscription.status == SubscriptionStatus.ACTIVE:
         subscription.status = SubscriptionStatus.TERMINATED
         subscription.terminated_at = now
@@ -162,7 +175,10 @@ def terminate_subscription(*, subscription: Subscription) -> Subscription:
         raise NotFound("subscription")
     subscription.save(update_fields=["status", "terminated_at", "canceled_at", "updated_at"])
     if subscription.status == SubscriptionStatus.TERMINATED:
+        _emit(subscription, "subscription.terminated")
         bill_termination(subscription=subscription, at=now)
+    else:
+        _emit(subscription, "subscription.canceled")
     return subscription
 
 

@@ -9,7 +9,7 @@ from rest_framework.response import Response
 from billing.api.fields import DATETIME_FORMAT, iso_ms
 from billing.api.input import DateTime, LagoInput, read_input
 from billing.api.pagination import paginate
-from billing.api.schema import PAGINATION_PARAMETERS, PaginationMeta, errors
+from billing.api.schema import EXTERNAL_CUSTOMER_ID_FILTER, PAGINATION_PARAMETERS, PaginationMeta, errors
 from billing.api.views import LagoApiView
 from billing.errors import ValidationFailed
 from invoicing.subscriptions import create_subscription, terminate_subscription
@@ -87,7 +87,7 @@ class SubscriptionsApi(LagoApiView):
         operation_id="list_subscriptions",
         parameters=[
             *PAGINATION_PARAMETERS,
-            OpenApiParameter("external_customer_id", str),
+            EXTERNAL_CUSTOMER_ID_FILTER,
             OpenApiParameter("plan_code", str),
             OpenApiParameter("status[]", str, many=True),
         ],

@@ -4,6 +4,7 @@ from django.db.models import Case, Count, Prefetch, QuerySet, Value, When
 
 from billing.errors import NotFound
 from billing.ids import as_uuid
+from customers.selectors import customers_named_by
 from organizations.models import Organization
 from plans.models import (
     LIVE_SUBSCRIPTION_STATUSES,
@@ -113,8 +114,10 @@ def list_subscriptions(
 ) -> QuerySet[Subscription]:
     queryset = Subscription.objects.filter(organization=organization).select_related("customer", "plan")
     if external_customer_id is not None:
-        # The live customer with this id: a deleted namesake's subscriptions stay out.
-        queryset = queryset.filter(customer__external_id=external_customer_id, customer__deleted_at__isnull=True)
+        # The live customer with this id; while none holds it, the deleted customers that did.
+        queryset = queryset.filter(
+            customer__in=customers_named_by(organization=organization, external_id=external_customer_id)
+        )
     if plan_code is not None:
         queryset = queryset.filter(plan__code=plan_code)
     queryset = queryset.filter(status__in=statuses or [SubscriptionStatus.ACTIVE])

@@ -19,7 +19,7 @@ from rest_framework.response import Response
 from billing.api.fields import DATETIME_FORMAT, iso_ms
 from billing.api.input import DateTime, LagoInput, many, read_input
 from billing.api.pagination import paginate
-from billing.api.schema import PAGINATION_PARAMETERS, PaginationMeta, errors
+from billing.api.schema import EXTERNAL_CUSTOMER_ID_FILTER, PAGINATION_PARAMETERS, PaginationMeta, errors
 from billing.api.views import LagoApiView
 from billing.errors import NotFound, ValidationFailed
 from billing.money import from_minor_units
@@ -366,11 +366,11 @@ def _lago_id(value: Any) -> uuid.UUID | None:
         return None
 
 
-def _wallet(organization, lago_id: Any) -> Wallet:
+def _wallet(organization, lago_id: Any, *, to_read: bool = False) -> Wallet:
     wallet_id = _lago_id(lago_id)
     if wallet_id is None:
         raise NotFound("wallet")
-    return get_wallet(organization=organization, wallet_id=wallet_id)
+    return get_wallet(organization=organization, wallet_id=wallet_id, to_read=to_read)
 
 
 def _wallet_response(wallet: Wallet) -> Response:
@@ -391,7 +391,7 @@ class WalletsApi(LagoApiView):
         operation_id="list_wallets",
         parameters=[
             *PAGINATION_PARAMETERS,
-            OpenApiParameter("external_customer_id", str, description="The live customer with this external id."),
+            EXTERNAL_CUSTOMER_ID_FILTER,
         ],
         responses={200: WalletListEnvelope, **errors(401, 422)},
     )
@@ -443,7 +443,7 @@ class WalletApi(LagoApiView):
 
     @extend_schema(operation_id="get_wallet", responses={200: WalletEnvelope, **errors(401, 404)})
     def get(self, request, lago_id: str):
-        return _wallet_response(_wallet(self.organization, lago_id))
+        return _wallet_response(_wallet(self.organization, lago_id, to_read=True))
 
     @extend_schema(
         operation_id="update_wallet",
@@ -506,7 +506,7 @@ class WalletTransactionListApi(LagoApiView):
     )
     def get(self, request, lago_id: str):
         params = request.query_params
-        wallet = _wallet(self.organization, lago_id)
+        wallet = _wallet(self.organization, lago_id, to_read=True)
         transactions = list_wallet_transactions(
             wallet=wallet,
             status=_filter(params, "status", TransactionStatus.values),

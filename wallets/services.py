@@ -25,6 +25,7 @@ from wallets.models import (
     WalletStatus,
     WalletTransaction,
 )
+from webhooks.services import emit
 
 CREDIT_QUANTUM = Decimal("0.00001")
 MAX_CREDITS = Decimal(10) ** 15
@@ -147,7 +148,7 @@ def create_wallet(
         customer.save(update_fields=["currency", "updated_at"])
     try:
         with transaction.atomic():
-            return Wallet.objects.create(
+            wallet = Wallet.objects.create(
                 organization_id=customer.organization_id,
                 customer=customer,
                 name=name,
@@ -158,6 +159,8 @@ def create_wallet(
             )
     except IntegrityError:
         raise ValidationFailed({"customer": ["wallet_already_exists"]}) from None
+    _emit("wallet.created", wallet, wallet.organization_id)
+    return wallet
 
 
 @transaction.atomic
@@ -175,7 +178,13 @@ def update_wallet(*, wallet: Wallet, data: dict[str, Any], at: datetime | None =
     if errors:
         raise ValidationFailed(errors)
     wallet.save()
+    _emit("wallet.updated", wallet, wallet.organization_id)
     return wallet
+
+
+def _emit(webhook_type: str, record: Wallet | WalletTransaction, organization_id) -> None:
+    object_type = "wallet" if isinstance(record, Wallet) else "wallet_transaction"
+    emit(organization_id=organization_id, webhook_type=webhook_type, object_type=object_type, object_id=record.pk)
 
 
 def _lock(wallet: Wallet) -> Wallet:
@@ -190,7 +199,7 @@ def _add(wallet: Wallet, amount_cents: int) -> None:
 def _transaction(wallet: Wallet, reason: str, credits: Decimal, amount_cents: int, at: datetime, **fields):
     inbound = reason in (TransactionReason.PURCHASED, TransactionReason.GRANTED)
     settled = fields.pop("settled", True)
-    return WalletTransaction.objects.create(
+    record = WalletTransaction.objects.create(
         wallet=wallet,
         transaction_type=TransactionType.INBOUND if inbound else TransactionType.OUTBOUND,
         status=TransactionStatus.SETTLED if settled else TransactionStatus.PENDING,
@@ -201,6 +210,8 @@ def _transaction(wallet: Wallet, reason: str, credits: Decimal, amount_cents: in
         created_at=at,
         **fields,
     )
+    _emit("wallet_transaction.created", record, wallet.organization_id)
+    return record
 
 
 def _usable(wallet: Wallet) -> Wallet:
@@ -304,6 +315,7 @@ def settle_purchase(*, invoice_id, at: datetime | None = None) -> WalletTransact
     purchase.status = TransactionStatus.SETTLED
     purchase.settled_at = at
     purchase.save(update_fields=["status", "settled_at"])
+    _emit("wallet_transaction.updated", purchase, wallet.organization_id)
     _add(wallet, purchase.amount_cents)
     if wallet.status != WalletStatus.ACTIVE:
         _add(wallet, -purchase.amount_cents)
@@ -325,6 +337,7 @@ def fail_purchase(*, invoice_id, at: datetime | None = None) -> WalletTransactio
     purchase.status = TransactionStatus.FAILED
     purchase.failed_at = at or timezone.now()
     purchase.save(update_fields=["status", "failed_at"])
+    _emit("wallet_transaction.updated", purchase, purchase.wallet.organization_id)
     return purchase
 
 
@@ -404,6 +417,7 @@ def terminate_wallet(*, wallet: Wallet, at: datetime | None = None) -> Wallet:
     wallet.status = WalletStatus.TERMINATED
     wallet.terminated_at = at
     wallet.save()
+    _emit("wallet.terminated", wallet, wallet.organization_id)
     return wallet
 
 

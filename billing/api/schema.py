@@ -38,6 +38,17 @@ PAGINATION_PARAMETERS = [
 ]
 
 
+# Every list's `external_customer_id` filter (customers.selectors.customers_named_by).
+EXTERNAL_CUSTOMER_ID_FILTER = OpenApiParameter(
+    "external_customer_id",
+    str,
+    description=(
+        "The live customer with this external id; while no live customer holds it, the deleted customers that "
+        "did. Once a new customer has taken the id, a deleted customer's records are found by their own ids."
+    ),
+)
+
+
 def errors(*codes: int) -> dict:
     return {code: ERROR_RESPONSES[code] for code in codes}
 

@@ -235,11 +235,15 @@ def test_another_organizations_customer_is_a_404(staff_client, other_organizatio
         assert staff_client.get(reverse(name, args=[theirs.pk])).status_code == 404
 
 
-def test_deleted_customer_page_is_a_404(staff_client, organization):
+def test_a_deleted_customer_keeps_a_read_only_page_and_its_actions_are_404(staff_client, organization):
     customer = CustomerFactory(organization=organization)
     customer.deleted_at = customer.created_at
     customer.save()
-    assert staff_client.get(reverse("customers:detail", args=[customer.pk])).status_code == 404
+    # Its page is read-only (customers/tests/test_deletion_views.py); every action is gone.
+    page = staff_client.get(reverse("customers:detail", args=[customer.pk])).content.decode()
+    assert "Deleted on" in page and "Actions" not in page
+    for name in ("customers:edit", "customers:assign_plan", "customers:apply_coupon", "customers:delete"):
+        assert staff_client.get(reverse(name, args=[customer.pk])).status_code == 404
 
 
 def test_customer_view_tabs_load_as_htmx_fragments(staff_client, organization):

@@ -24,7 +24,7 @@ from invoicing.customer_deletion import (
 from invoicing.lifecycle import update_invoice
 from invoicing.models import CreditNote, CustomerDeletion, Invoice, InvoiceSubscription
 from invoicing.prepaid_credits import TopUp, create_wallet
-from invoicing.services import bill_subscription
+from invoicing.services import bill_subscription, due_periods
 from invoicing.subscriptions import create_subscription
 from invoicing.tests.factories import CreditNoteFactory, InvoiceFactory
 from plans.subscription_periods import period_of
@@ -329,3 +329,29 @@ def test_the_preview_says_what_the_deletion_then_does(everything):
     # March's invoice was a draft: the estimate is its unused part before the coupons that its
     # finalization then took, an upper bound.
     assert outcomes["sub_advance"].credit_note_amount_cents == 1600 >= note.total_amount_cents
+
+
+def test_a_late_cascade_bills_up_to_the_deletion_time_and_nothing_after(organization):
+    """The cascade's task lost, it runs two days later: the subscription ends at the deletion, the
+    period that had ended before it is billed, and the clock never bills the deleted customer."""
+    plan = PlanFactory(organization=organization, code="monthly", amount_cents=3100, amount_currency="EUR")
+    customer = CustomerFactory(organization=organization, external_id="late", timezone="UTC", currency="EUR")
+    with time_machine.travel(MAR_1, tick=False):
+        subscription, _ = create_subscription(
+            organization=organization, data={"external_customer_id": "late", "plan_code": plan.code, "external_id": "s"}
+        )
+    deleted_at = datetime(2026, 4, 1, 0, 5, tzinfo=UTC)  # March ended; the hourly clock has not billed it yet
+    with time_machine.travel(deleted_at, tick=False):
+        delete_customer(customer=customer)
+    later = deleted_at + timedelta(days=2)
+    assert due_periods(at=later) == []  # the clock leaves it to the cascade
+    with time_machine.travel(later, tick=False):
+        run_customer_deletion(deletion_id=customer.deletion.pk)
+    subscription.refresh_from_db()
+    assert (subscription.status, subscription.terminated_at) == ("terminated", deleted_at)
+    reasons = dict(
+        InvoiceSubscription.objects.filter(subscription=subscription).values_list("invoicing_reason", "period_start")
+    )
+    assert reasons == {"subscription_periodic": MAR_1, "subscription_terminating": datetime(2026, 4, 1, tzinfo=UTC)}
+    march = InvoiceSubscription.objects.get(subscription=subscription, invoicing_reason="subscription_periodic").invoice
+    assert march.fees_amount_cents == 3100

@@ -215,9 +215,11 @@ def test_a_deleted_customers_invoices_still_answer_and_the_filter_means_the_live
     delete_customer(customer=old)
     assert api.get(f"/api/v1/invoices/{old_invoice.pk}").status_code == 200
     assert ids(api.get("/api/v1/invoices")) == {str(old_invoice.pk)}
-    assert ids(api.get("/api/v1/invoices", external_customer_id="reused")) == set()
+    # Issue 12: the filter still finds them while no new customer has taken the id...
+    assert ids(api.get("/api/v1/invoices", external_customer_id="reused")) == {str(old_invoice.pk)}
     new = CustomerFactory(organization=organization, external_id="reused")
     new_invoice = billed_invoice(organization, customer=new)
+    # ...and once one has, it means the live customer only (API-SCOPE).
     assert ids(api.get("/api/v1/invoices", external_customer_id="reused")) == {str(new_invoice.pk)}
 
 

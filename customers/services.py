@@ -281,7 +281,6 @@ def _external_id_taken(organization: Organization, external_id: str, exclude: Cu
 
 
 @transaction.atomic
-@transaction.atomic
 def create_customer(*, organization: Organization, data: dict[str, Any]) -> Customer:
     if "external_id" not in data:
         data = {**data, "external_id": None}

@@ -15,19 +15,14 @@ from django.urls import reverse
 
 from billing.jobs import task_named
 from billing.templatetags.money import money
-from coupons.services import apply_coupon, create_coupon
+from coupons.services import apply_coupon
 from customers.models import Customer
 from customers.tests.factories import CustomerFactory
-from events.tests.factories import send_events
 from invoicing import customer_deletion
 from invoicing.customer_deletion import delete_customer, deletion_preview, run_customer_deletion
 from invoicing.models import CreditNote, CustomerDeletion, Invoice
-from invoicing.prepaid_credits import TopUp, create_wallet
-from invoicing.services import bill_subscription
-from invoicing.subscriptions import create_subscription
 from invoicing.tests.factories import CreditNoteFactory, InvoiceFactory
-from plans.subscription_periods import period_of
-from plans.tests.factories import BillableMetricFactory, ChargeFactory, PlanFactory
+from invoicing.tests.scenarios import coupon, customer_with_everything
 
 FEB_1 = datetime(2026, 2, 1, tzinfo=UTC)
 MAR_1 = datetime(2026, 3, 1, tzinfo=UTC)
@@ -35,76 +30,11 @@ MAR_15 = datetime(2026, 3, 15, 12, 0, tzinfo=UTC)  # when staff look at the prev
 POLL = {"HTTP_HX_REQUEST": "true", "HTTP_HX_TARGET": "deletion-progress"}
 
 
-def coupon(organization, code: str, **terms):
-    data = {"name": code.title(), "code": code, "expiration": "no_expiration", **terms}
-    return create_coupon(organization=organization, data=data)
-
-
 @pytest.fixture
 def customer(organization):
     """A customer with a subscription in arrears with usage, one paid in advance, a pending one, two
     coupons, a wallet, two drafts and a finalized invoice with a credit note."""
-    metric = BillableMetricFactory(
-        organization=organization, code="calls", aggregation_type="count_agg", field_name=None
-    )
-    arrears = PlanFactory(
-        organization=organization, name="Arrears", code="arrears", amount_cents=10000, amount_currency="EUR"
-    )
-    ChargeFactory(plan=arrears, billable_metric=metric, properties={"amount": "0.5"})
-    PlanFactory(organization=organization, name="Advance", code="advance", amount_cents=3100, pay_in_advance=True)
-    customer = CustomerFactory(
-        organization=organization,
-        name="Wayne Enterprises",
-        external_id="cust_wayne",
-        timezone="UTC",
-        currency="EUR",
-        invoice_grace_period=3,
-    )
-    subscribe = {"external_customer_id": "cust_wayne"}
-    with time_machine.travel(FEB_1, tick=False):
-        in_arrears, _ = create_subscription(
-            organization=organization, data=subscribe | {"plan_code": "arrears", "external_id": "sub_arrears"}
-        )
-    with time_machine.travel(MAR_1, tick=False):
-        bill_subscription(
-            subscription=in_arrears, reason="subscription_periodic", period=period_of(in_arrears, FEB_1), at=MAR_1
-        )
-        create_subscription(
-            organization=organization, data=subscribe | {"plan_code": "advance", "external_id": "sub_advance"}
-        )
-    with time_machine.travel(MAR_1 + timedelta(days=1), tick=False):
-        create_subscription(
-            organization=organization,
-            data=subscribe
-            | {
-                "plan_code": "arrears",
-                "external_id": "sub_pending",
-                "subscription_at": datetime(2026, 4, 1, tzinfo=UTC),
-            },
-        )
-        apply_coupon(
-            customer=customer,
-            coupon=coupon(
-                organization, "tenpercent", coupon_type="percentage", percentage_rate=10, frequency="forever"
-            ),
-        )
-        apply_coupon(
-            customer=customer,
-            coupon=coupon(
-                organization,
-                "welcome",
-                coupon_type="fixed_amount",
-                amount_cents=2000,
-                amount_currency="EUR",
-                frequency="once",
-            ),
-        )
-        create_wallet(customer=customer, rate_amount=Decimal(1), top_up=TopUp(granted_credits=Decimal(50)))
-        earlier = InvoiceFactory(organization=organization, customer=customer, status="finalized", currency="EUR")
-        CreditNoteFactory(invoice=earlier, credit_amount_cents=1500)
-    send_events(in_arrears, [("calls", MAR_1 + timedelta(hours=i + 1), {}) for i in range(40)])
-    assert Invoice.objects.filter(customer=customer, status="draft").count() == 2
-    return customer
+    return customer_with_everything(organization, external_id="cust_wayne", name="Wayne Enterprises", paid_credits=0)
 
 
 @pytest.fixture

@@ -9,11 +9,9 @@ import time_machine
 from django.db.models import Sum
 
 from billing.jobs import task_named
-from coupons.services import apply_coupon, create_coupon
 from customers.models import Customer
 from customers.services import create_customer
 from customers.tests.factories import CustomerFactory
-from events.tests.factories import send_events
 from invoicing import customer_deletion
 from invoicing.customer_deletion import (
     delete_customer,
@@ -21,14 +19,12 @@ from invoicing.customer_deletion import (
     resume_customer_deletions,
     run_customer_deletion,
 )
-from invoicing.lifecycle import update_invoice
 from invoicing.models import CreditNote, CustomerDeletion, Invoice, InvoiceSubscription
 from invoicing.prepaid_credits import TopUp, create_wallet
-from invoicing.services import bill_subscription, due_periods
+from invoicing.services import due_periods
 from invoicing.subscriptions import create_subscription
-from invoicing.tests.factories import CreditNoteFactory, InvoiceFactory
-from plans.subscription_periods import period_of
-from plans.tests.factories import BillableMetricFactory, ChargeFactory, PlanFactory
+from invoicing.tests.scenarios import customer_with_everything
+from plans.tests.factories import PlanFactory
 from wallets.models import WalletTransaction
 
 FEB_1 = datetime(2026, 2, 1, tzinfo=UTC)
@@ -36,76 +32,11 @@ MAR_1 = datetime(2026, 3, 1, tzinfo=UTC)
 MAR_15 = datetime(2026, 3, 15, 12, 0, tzinfo=UTC)  # the moment of the deletion
 
 
-def coupon(organization, code: str, **terms):
-    data = {"name": code.title(), "code": code, "expiration": "no_expiration", **terms}
-    return create_coupon(organization=organization, data=data)
-
-
 @pytest.fixture
 def everything(organization):
-    """A customer with everything the issue lists: an active subscription in arrears with usage, one
-    paid in advance, a pending one, two applied coupons, a wallet with paid and granted credits, two
-    draft invoices and a finalized invoice with a credit note."""
-    metric = BillableMetricFactory(
-        organization=organization, code="calls", aggregation_type="count_agg", field_name=None
-    )
-    arrears = PlanFactory(organization=organization, code="arrears", amount_cents=10000, amount_currency="EUR")
-    ChargeFactory(plan=arrears, billable_metric=metric, properties={"amount": "0.5"})
-    PlanFactory(organization=organization, code="advance", amount_cents=3100, pay_in_advance=True)
-    customer = CustomerFactory(
-        organization=organization, external_id="cust_1", timezone="UTC", currency="EUR", invoice_grace_period=3
-    )
-    subscribe = {"external_customer_id": "cust_1"}
-    with time_machine.travel(FEB_1, tick=False):
-        in_arrears, _ = create_subscription(
-            organization=organization, data=subscribe | {"plan_code": "arrears", "external_id": "sub_arrears"}
-        )
-    with time_machine.travel(MAR_1, tick=False):
-        # February closes in a draft (grace period); March is paid in advance in a draft too.
-        bill_subscription(
-            subscription=in_arrears, reason="subscription_periodic", period=period_of(in_arrears, FEB_1), at=MAR_1
-        )
-        create_subscription(
-            organization=organization, data=subscribe | {"plan_code": "advance", "external_id": "sub_advance"}
-        )
-    with time_machine.travel(MAR_1 + timedelta(days=1), tick=False):
-        create_subscription(
-            organization=organization,
-            data=subscribe
-            | {
-                "plan_code": "arrears",
-                "external_id": "sub_pending",
-                "subscription_at": datetime(2026, 4, 1, tzinfo=UTC),
-            },
-        )
-        apply_coupon(
-            customer=customer,
-            coupon=coupon(
-                organization, "tenpercent", coupon_type="percentage", percentage_rate=10, frequency="forever"
-            ),
-        )
-        apply_coupon(
-            customer=customer,
-            coupon=coupon(
-                organization,
-                "welcome",
-                coupon_type="fixed_amount",
-                amount_cents=2000,
-                amount_currency="EUR",
-                frequency="once",
-            ),
-        )
-        wallet = create_wallet(
-            customer=customer,
-            rate_amount=Decimal(1),
-            top_up=TopUp(granted_credits=Decimal(50), paid_credits=Decimal(30)),
-        )
-        update_invoice(invoice=Invoice.objects.get(invoice_type="credit"), payment_status="succeeded")
-        earlier = InvoiceFactory(organization=organization, customer=customer, status="finalized", currency="EUR")
-        CreditNoteFactory(invoice=earlier, credit_amount_cents=1500)
-    send_events(in_arrears, [("calls", MAR_1 + timedelta(hours=i + 1), {}) for i in range(40)])
-    assert Invoice.objects.filter(customer=customer, status="draft").count() == 2
-    return customer, wallet
+    """A customer with everything the issue lists (invoicing.tests.scenarios), and its wallet."""
+    customer = customer_with_everything(organization)
+    return customer, customer.wallets.get()
 
 
 def delete_and_run(customer) -> CustomerDeletion:

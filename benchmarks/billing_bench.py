@@ -7,6 +7,7 @@ See benchmarks/README.md for what is measured and how to read the figures.
 from __future__ import annotations
 
 import argparse
+import atexit
 import logging
 import multiprocessing
 import os
@@ -31,13 +32,16 @@ import redis
 from common import (
     PROJECT_ROOT,
     PYTHON,
+    CeleryWorker,
     cpu_model,
     database_url,
     ensure_database,
     memory_gib,
     progress,
     rollup_select,
+    set_webhook_endpoint,
     verdict,
+    webhook_message_counts,
 )
 from common import server_env as common_server_env
 from psycopg.types.json import Jsonb
@@ -286,6 +290,8 @@ def check_rollups(db_name: str) -> str:
 
 def clear_entitlements(db_name: str) -> None:
     """No coupon, applied coupon, wallet or wallet transaction left in the bench database."""
+    if WEBHOOKS is not None:
+        WEBHOOKS.drain()
     with psycopg.connect(database_url(db_name), autocommit=True) as conn:
         conn.execute(
             "TRUNCATE invoicing_couponcredit, coupons_appliedcoupon, coupons_coupon_plans, "
@@ -402,6 +408,8 @@ def check_entitlements_used(db_name: str, count: int) -> str:
 
 
 def reset_invoices(db_name: str) -> None:
+    if WEBHOOKS is not None:
+        WEBHOOKS.drain()  # a message renders its object at its first attempt: delivered before it goes
     with psycopg.connect(database_url(db_name), autocommit=True) as conn:
         conn.execute(
             "TRUNCATE invoicing_invoice, invoicing_invoicesubscription, invoicing_fee, "
@@ -418,6 +426,84 @@ def activate_cohort(db_name: str, fx: Fixtures, count: int) -> None:
             (fx.subscription_ids[:count], fx.organization_id),
         )
         conn.execute("VACUUM ANALYZE plans_subscription")
+
+
+# Webhooks on (issue 13; benchmarks/webhooks_bench.py --others compares runs with and without) --------
+
+
+class WebhookDelivery:
+    """`--webhook-endpoint URL`: the bench organization gets an endpoint listening to every message type
+    (its billing sends `invoice.created` per invoice, and `wallet_transaction.created` in the entitled
+    run), and one webhooks worker (`-Q <CELERY_WEBHOOKS_QUEUE> -c 1`) delivers them: during the billing
+    runs (`--webhook-delivery during`: the cores are shared with it), or only between the runs (`after`:
+    what the billing path itself pays for the outbox, its message row and its task sent on commit).
+    Invoices and wallets are deleted between runs, and a message renders its object at its first
+    attempt, so every message is delivered before (`drain`)."""
+
+    def __init__(self, db_name: str, broker: str, organization_id, url: str, mode: str) -> None:
+        from django.conf import settings
+
+        self.db_name, self.broker, self.organization_id, self.mode = db_name, broker, organization_id, mode
+        self.queue = settings.CELERY_WEBHOOKS_QUEUE
+        self.note = set_webhook_endpoint(organization_id, url)
+        redis.Redis.from_url(broker).delete(self.queue)
+        self.worker: CeleryWorker | None = None
+        self.drain_seconds = 0.0
+        self.errors: list[str] = []
+        atexit.register(self.stop_worker)  # also when the script exits on an error
+        if mode == "during":
+            self.start_worker()
+
+    def start_worker(self) -> None:
+        from billing.celery import app
+
+        self.worker = CeleryWorker(
+            label="billing-bench-webhooks", env=server_env(self.db_name, self.broker), queue=self.queue, concurrency=1
+        )
+        self.worker.wait_ready(app)
+
+    def stop_worker(self) -> None:
+        if self.worker is not None:
+            self.worker.stop()
+            self.errors += self.worker.error_lines()
+            Path(self.worker.log.name).unlink(missing_ok=True)
+            self.worker = None
+
+    def pending(self) -> int:
+        return webhook_message_counts(self.db_name, self.organization_id).get("pending", 0)
+
+    def drain(self, timeout: float = 900.0) -> None:
+        if not self.pending():
+            return
+        started = time.perf_counter()
+        if self.worker is None:
+            self.start_worker()
+        assert self.worker is not None
+        while self.pending():
+            self.worker.check_alive()
+            if time.perf_counter() - started > timeout:
+                sys.exit(f"webhooks: {self.pending()} messages still pending after {timeout:.0f} s")
+            time.sleep(0.1)
+        self.drain_seconds += time.perf_counter() - started
+        if self.mode == "after":
+            self.stop_worker()
+
+    def close(self) -> str:
+        """Stop the worker, remove the endpoint and the messages; the report's line."""
+        self.drain()
+        self.stop_worker()
+        counts = webhook_message_counts(self.db_name, self.organization_id)
+        set_webhook_endpoint(self.organization_id, None)
+        redis.Redis.from_url(self.broker).delete(self.queue)
+        when = "during the billing runs" if self.mode == "during" else "only between the billing runs"
+        return (
+            f"{self.note}; delivered {when} by one worker (-c 1): {sum(counts.values()):,} messages written, "
+            f"{counts.get('succeeded', 0):,} delivered, {self.drain_seconds:.1f} s waiting for deliveries between "
+            f"runs; webhooks worker: {len(self.errors)} error lines"
+        )
+
+
+WEBHOOKS: WebhookDelivery | None = None
 
 
 # Queries per invoice (in-process, rolled back) -------------------------------------------------------
@@ -707,8 +793,19 @@ def main() -> None:
     parser.add_argument("--timeout", type=float, default=600.0, help="seconds per billing run")
     parser.add_argument("--reload", action="store_true", help="drop the database and seed everything again")
     parser.add_argument("--no-what-if", action="store_true", help="skip the run with CELERY_DB_REUSE_MAX")
+    parser.add_argument(
+        "--webhook-endpoint", metavar="URL", help="a webhook endpoint (every type) for the bench organization"
+    )
+    parser.add_argument(
+        "--webhook-delivery",
+        choices=("during", "after"),
+        default="during",
+        help="with --webhook-endpoint: its messages delivered during the billing runs, or only between them",
+    )
     args = parser.parse_args()
     sizes = sorted(int(size) for size in args.sizes.split(","))
+    if args.webhook_endpoint:
+        os.environ["WEBHOOKS_ALLOW_PRIVATE_URLS"] = "true"  # the endpoint may be on loopback
 
     if args.reload:
         with psycopg.connect(database_url("postgres"), autocommit=True) as conn:
@@ -722,6 +819,11 @@ def main() -> None:
     fx = seed(organization_id, args.db, max(sizes))
     rollups = check_rollups(args.db)
     clear_entitlements(args.db)  # a run stopped half-way may have left some
+    global WEBHOOKS
+    if args.webhook_endpoint:
+        WEBHOOKS = WebhookDelivery(args.db, args.broker, organization_id, args.webhook_endpoint, args.webhook_delivery)
+    else:
+        set_webhook_endpoint(organization_id, None)  # none left by an interrupted run
 
     # The clock's task and its fan-out go to the default queue of a broker database of our own.
     queue = app.conf.task_default_queue
@@ -787,6 +889,7 @@ def main() -> None:
         Path(worker.log.name).unlink(missing_ok=True)
     reset_invoices(args.db)
     activate_cohort(args.db, fx, max(sizes))
+    webhooks_line = WEBHOOKS.close() if WEBHOOKS is not None else "no webhook endpoint"
 
     print()
     print(
@@ -868,6 +971,7 @@ def main() -> None:
             f"closes it before and after every task, whatever CONN_MAX_AGE says)"
         )
     print(f"rollups: {rollups}")
+    print(f"webhooks: {webhooks_line}")
     problems = [line for line in worker_output.splitlines() if "ERROR" in line or "Traceback" in line]
     print(f"worker log: {len(problems)} error lines" + ("" if not problems else ":\n" + "\n".join(problems[:20])))
     print()

@@ -203,3 +203,107 @@ def rollup_select(where: str) -> str:
         WHERE {where}
         GROUP BY 1, 2, 3
     """
+
+
+# Webhooks (issue 13): a delivery worker and an endpoint for the bench organization ----------------
+
+CELERY = PROJECT_ROOT / ".venv" / "bin" / "celery"
+
+
+class CeleryWorker:
+    """`celery -A billing worker --pool=prefork -c N -Q queue` in the given environment (or the same
+    worker started by `command`, for a what-if); its log goes to a temp file."""
+
+    def __init__(
+        self, *, label: str, env: dict[str, str], queue: str, concurrency: int, command: list[str] | None = None
+    ) -> None:
+        self.name = f"{label}-{os.getpid()}-{time.monotonic_ns() % 1_000_000}@bench"
+        self.log = tempfile.NamedTemporaryFile(prefix=f"{label}_worker_", suffix=".log", delete=False)
+        self.process = subprocess.Popen(
+            [
+                *(command or [str(CELERY), "-A", "billing"]),
+                "worker",
+                "--pool=prefork",
+                "-c",
+                str(concurrency),
+                "--without-gossip",
+                "--without-mingle",
+                "-Q",
+                queue,
+                "-n",
+                self.name,
+                "-l",
+                "warning",
+            ],
+            cwd=PROJECT_ROOT,
+            env={**env, "DJANGO_SETTINGS_MODULE": "billing.settings"},
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
+        )
+
+    def output(self) -> str:
+        if not self.log.closed:
+            self.log.flush()
+        return Path(self.log.name).read_text(errors="replace")
+
+    def check_alive(self) -> None:
+        if self.process.poll() is not None:
+            sys.exit(f"the worker {self.name} exited ({self.process.returncode}):\n{self.output()}")
+
+    def wait_ready(self, app, timeout: float = 60.0) -> None:
+        """Until the worker answers a ping (`app`: this process's Celery app, on the same broker)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            self.check_alive()
+            if app.control.ping(destination=[self.name], timeout=1):
+                return
+        sys.exit(f"the worker did not answer a ping within {timeout:.0f} s:\n{self.output()}")
+
+    def control(self, app, command: str, queue: str) -> None:
+        """`cancel_consumer` or `add_consumer` for `queue` (Celery's remote control), once acknowledged."""
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            self.check_alive()
+            if getattr(app.control, command)(queue, destination=[self.name], reply=True, timeout=2):
+                return
+        sys.exit(f"the worker did not answer {command} within 30 s:\n{self.output()}")
+
+    def error_lines(self) -> list[str]:
+        return [line for line in self.output().splitlines() if "ERROR" in line or "Traceback" in line]
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(timeout=10)
+        self.log.close()
+
+
+def set_webhook_endpoint(organization_id, url: str | None) -> str:
+    """The organization's webhook endpoints replaced by one at `url` listening to every type, JWT-signed
+    (Lago's default), or by none; the organization's messages are deleted either way (leftovers of an
+    earlier run). Django must be set up, with WEBHOOKS_ALLOW_PRIVATE_URLS=true for a loopback `url`.
+    Returns what the report says about it."""
+    from organizations.models import Organization
+    from webhooks.models import WebhookEndpoint, WebhookMessage
+    from webhooks.services import create_endpoint
+
+    WebhookEndpoint.objects.filter(organization_id=organization_id).delete()
+    WebhookMessage.objects.filter(organization_id=organization_id).delete()
+    if url is None:
+        return "no webhook endpoint"
+    create_endpoint(organization=Organization.objects.get(pk=organization_id), data={"webhook_url": url})
+    return f"one webhook endpoint at {url}, every message type, JWT-signed"
+
+
+def webhook_message_counts(db_name: str, organization_id) -> dict[str, int]:
+    """The organization's webhook messages by status."""
+    with psycopg.connect(database_url(db_name)) as conn:
+        rows = conn.execute(
+            "SELECT status, count(*) FROM webhooks_webhookmessage WHERE organization_id = %s GROUP BY 1",
+            (organization_id,),
+        ).fetchall()
+    return {status: count for status, count in rows}

@@ -44,7 +44,9 @@ from common import (
     progress,
     rollup_select,
     server_env,
+    set_webhook_endpoint,
     verdict,
+    webhook_message_counts,
 )
 from psycopg.types.json import Jsonb
 
@@ -1174,7 +1176,12 @@ def main() -> None:
         "--workers", type=int, default=4, help="gunicorn sync workers (the README's production command)"
     )
     parser.add_argument("--explain", action="store_true", help="print the full EXPLAIN ANALYZE plans")
+    parser.add_argument(
+        "--webhook-endpoint", metavar="URL", help="a webhook endpoint (every type) for the bench organization"
+    )
     args = parser.parse_args()
+    if args.webhook_endpoint:
+        os.environ["WEBHOOKS_ALLOW_PRIVATE_URLS"] = "true"  # the endpoint may be on loopback
     bench_started = time.perf_counter()
     data = SMOKE if args.smoke else FULL
     # Its own database: a smoke run must not replace the 5,000,000 events of a full one.
@@ -1202,6 +1209,9 @@ def main() -> None:
         progress("data missing or the whale's period has moved on: recreating the database")
         db.close()
         drop_database(args.db)
+    # Webhooks on (issue 13; benchmarks/webhooks_bench.py --others): ingestion and current usage write
+    # no message, which the report's count shows; without the option, no endpoint is left.
+    webhooks_note = set_webhook_endpoint(organization_id, args.webhook_endpoint)
 
     # Consistency of the bulk-built rollups with what ingestion writes ------------------------------
     typical_indexes = [i for i in range(REGULAR_SUBSCRIPTIONS) if fx.regular[i][3] == "bench_typical"][:20]
@@ -1304,6 +1314,8 @@ def main() -> None:
         server.stop()
     progress("deleting the ingested events, VACUUM ANALYZE")
     ingested_rows = delete_ingested(db, fx, vacuum=True)
+    webhook_messages = sum(webhook_message_counts(args.db, organization_id).values())
+    set_webhook_endpoint(organization_id, None)
 
     # EXPLAIN ------------------------------------------------------------------------------------------
     explains = []
@@ -1442,6 +1454,7 @@ def main() -> None:
     db.close()
     raw_conn.close()
     print()
+    print(f"webhooks: {webhooks_note}; {webhook_messages:,} messages written during the run")
     print(f"total runtime {time.perf_counter() - bench_started:.0f} s")
     if args.smoke:
         print("--smoke: a fiftieth of the data set, to check that every path runs; only a full run gives a verdict")

@@ -1,6 +1,5 @@
 import uuid
 
-from django.contrib.postgres.fields import ArrayField
 from django.db import models
 from django.db.models import Q
 from django.utils.timezone import now
@@ -45,7 +44,8 @@ class WebhookEndpoint(models.Model):
     webhook_url = models.CharField(max_length=1024)
     name = models.CharField(max_length=255, null=True, blank=True)
     signature_algo = models.CharField(max_length=10, choices=SignatureAlgorithm.choices, default=SignatureAlgorithm.JWT)
-    event_types = ArrayField(models.CharField(max_length=64), null=True, blank=True)
+    # A list of types (JSON, so that the SQLite demo runs too), or None for all of them.
+    event_types = models.JSONField(null=True, blank=True)
     created_at = models.DateTimeField(default=now, editable=False)
     updated_at = models.DateTimeField(auto_now=True)
 

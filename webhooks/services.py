@@ -162,7 +162,8 @@ SELECT gen_random_uuid(), e.organization_id, e.id, e.webhook_url, %(type)s::varc
        %(object_type)s::varchar,
        %(object_id)s::varchar, 'pending', 0, %(now)s, %(now)s
 FROM webhooks_webhookendpoint e
-WHERE e.organization_id = %(organization_id)s AND (e.event_types IS NULL OR %(type)s::varchar = ANY(e.event_types))
+WHERE e.organization_id = %(organization_id)s
+  AND (e.event_types IS NULL OR e.event_types @> jsonb_build_array(%(type)s::text))
 RETURNING id
 """
 
@@ -171,6 +172,8 @@ def emit(*, organization_id, webhook_type: str, object_type: str, object_id) -> 
     """Write the messages of a change, in the caller's transaction; their delivery starts once it
     commits. Returns how many were written."""
     assert webhook_type in WEBHOOK_TYPES, webhook_type
+    if connection.vendor != "postgresql":
+        return _emit_portably(organization_id, webhook_type, object_type, object_id)
     with connection.cursor() as cursor:
         cursor.execute(
             _EMIT_SQL,
@@ -188,6 +191,28 @@ def emit(*, organization_id, webhook_type: str, object_type: str, object_id) -> 
     return len(ids)
 
 
+def _emit_portably(organization_id, webhook_type: str, object_type: str, object_id) -> int:
+    """`emit` for the SQLite demo: the same rows through the ORM."""
+    endpoints = [
+        endpoint
+        for endpoint in WebhookEndpoint.objects.filter(organization_id=organization_id)
+        if endpoint.event_types is None or webhook_type in endpoint.event_types
+    ]
+    messages = WebhookMessage.objects.bulk_create(
+        WebhookMessage(
+            organization_id=organization_id,
+            endpoint=endpoint,
+            webhook_url=endpoint.webhook_url,
+            webhook_type=webhook_type,
+            object_type=object_type,
+            object_id=str(object_id),
+        )
+        for endpoint in endpoints
+    )
+    sent_on_commit(message.pk for message in messages)
+    return len(messages)
+
+
 def outbox_cte(*, source: str, webhook_type_sql: str, object_type: str, object_id_sql: str) -> str:
     """A data-modifying WITH query that writes a change's messages inside the very statement that
     makes the change (the customer upsert, a hot path of one statement). `source` is the CTE of
@@ -200,7 +225,8 @@ def outbox_cte(*, source: str, webhook_type_sql: str, object_type: str, object_i
         f"SELECT gen_random_uuid(), e.organization_id, e.id, e.webhook_url, {webhook_type_sql}, "
         f"'{object_type}', "
         f"{object_id_sql}, 'pending', 0, %s, %s FROM webhooks_webhookendpoint e, {source} w "
-        f"WHERE e.organization_id = %s AND (e.event_types IS NULL OR {webhook_type_sql} = ANY(e.event_types)) "
+        "WHERE e.organization_id = %s "
+        f"AND (e.event_types IS NULL OR e.event_types @> jsonb_build_array({webhook_type_sql})) "
         "RETURNING id"
     )
 

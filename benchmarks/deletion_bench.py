@@ -10,9 +10,7 @@ import argparse
 import random
 import re
 import statistics
-import subprocess
 import sys
-import tempfile
 import time
 import uuid
 from collections.abc import Callable
@@ -25,7 +23,7 @@ import psycopg
 import redis
 from billing_bench import CHARGES, METRICS, ROLLUP_COLUMNS, machine_info, manage, setup_django
 from billing_bench import server_env as billing_server_env
-from common import PROJECT_ROOT, database_url, ensure_database, progress, rollup_select, verdict
+from common import PROJECT_ROOT, CeleryWorker, database_url, ensure_database, progress, rollup_select, verdict
 
 CELERY = PROJECT_ROOT / ".venv" / "bin" / "celery"
 DEFAULT_BROKER = "redis://127.0.0.1:6379/12"  # a Redis database of its own (billing_bench: 13, tests: 11, 14, 15)
@@ -361,80 +359,16 @@ def describe(counts: list[int]) -> str:
 # The worker --------------------------------------------------------------------------------------
 
 
-class Worker:
-    """`celery -A billing worker -c 1` (prefork) on the bench database and broker."""
+def celery_app():
+    """This process's Celery app (Django is set up by then), on the bench broker."""
+    from billing.celery import app
 
-    def __init__(self, db_name: str, broker: str, queue: str):
-        self.log = tempfile.NamedTemporaryFile(prefix="deletion_bench_worker_", suffix=".log", delete=False)
-        self.name = f"deletion-bench-{uuid.uuid4().hex[:6]}@bench"
-        self.process = subprocess.Popen(
-            [
-                str(CELERY),
-                "-A",
-                "billing",
-                "worker",
-                "--pool=prefork",
-                "-c",
-                "1",
-                "--without-gossip",
-                "--without-mingle",
-                "-Q",
-                queue,
-                "-n",
-                self.name,
-                "-l",
-                "warning",
-            ],
-            cwd=PROJECT_ROOT,
-            env={**billing_server_env(db_name, broker), "DJANGO_SETTINGS_MODULE": "billing.settings"},
-            stdout=self.log,
-            stderr=subprocess.STDOUT,
-        )
-
-    def output(self) -> str:
-        if not self.log.closed:
-            self.log.flush()
-        return Path(self.log.name).read_text(errors="replace")
-
-    def check_alive(self) -> None:
-        if self.process.poll() is not None:
-            sys.exit(f"the worker exited ({self.process.returncode}):\n{self.output()}")
-
-    def wait_ready(self, timeout: float = 60.0) -> None:
-        """Until the worker answers a ping: started, its tasks imported, consuming."""
-        from billing.celery import app
-
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            self.check_alive()
-            if app.control.ping(destination=[self.name], timeout=1):
-                return
-        sys.exit(f"the worker did not answer a ping within {timeout:.0f} s:\n{self.output()}")
-
-    def control(self, command: str, queue: str) -> None:
-        """Stop or start consuming `queue` (Celery's remote control), once the worker answers."""
-        from billing.celery import app
-
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            self.check_alive()
-            replies = getattr(app.control, command)(queue, destination=[self.name], reply=True, timeout=2)
-            if replies:
-                return
-        sys.exit(f"the worker did not answer {command} within 30 s:\n{self.output()}")
-
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(timeout=10)
-        self.log.close()
+    return app
 
 
-def wait_until(db_name: str, worker: Worker, sql: str, params: tuple, count: int, timeout: float, what: str) -> None:
+def wait_until(
+    db_name: str, worker: CeleryWorker, sql: str, params: tuple, count: int, timeout: float, what: str
+) -> None:
     """Poll `sql` (a count) every 20 ms until it reaches `count`."""
     started = time.perf_counter()
     with psycopg.connect(database_url(db_name), autocommit=True) as conn:
@@ -474,7 +408,7 @@ class Round:
 
 def run_round(
     db_name: str,
-    worker: Worker,
+    worker: CeleryWorker,
     queue: str,
     customer_ids: list[str],
     subscription_ids: list[str],
@@ -492,16 +426,16 @@ def run_round(
     result = Round(customers=len(customer_ids))
     period_start = month_start(-1).isoformat()
 
-    worker.control("cancel_consumer", queue)
+    worker.control(celery_app(), "cancel_consumer", queue)
     with app.producer_or_acquire() as producer:  # what the billing clock sends: one task per due period
         for subscription_id in subscription_ids:
             bill_period_task.apply_async((subscription_id, period_start), producer=producer)
     started = time.perf_counter()
-    worker.control("add_consumer", queue)
+    worker.control(celery_app(), "add_consumer", queue)
     wait_until(db_name, worker, BILLED_SQL, (subscription_ids,), len(subscription_ids), timeout, "invoices")
     result.anchor_seconds = time.perf_counter() - started
 
-    worker.control("cancel_consumer", queue)
+    worker.control(celery_app(), "cancel_consumer", queue)
     if before_deletions is not None:
         before_deletions()
     customers = list(Customer.objects.filter(pk__in=customer_ids))
@@ -514,7 +448,7 @@ def run_round(
     result.queued = redis.Redis.from_url(app.conf.broker_url).llen(queue)
 
     started = time.perf_counter()
-    worker.control("add_consumer", queue)
+    worker.control(celery_app(), "add_consumer", queue)
     wait_until(db_name, worker, FINISHED_SQL, (customer_ids,), len(customer_ids), timeout, "cascades")
     result.cascade_seconds = time.perf_counter() - started
     return result
@@ -627,10 +561,12 @@ def main() -> None:
     queue = app.conf.task_default_queue
     broker = redis.Redis.from_url(args.broker)
     broker.delete(queue)
-    worker = Worker(args.db, args.broker, queue)
+    worker = CeleryWorker(
+        label="deletion-bench", env=billing_server_env(args.db, args.broker), queue=queue, concurrency=1
+    )
     rounds: list[Round] = []
     try:
-        worker.wait_ready()
+        worker.wait_ready(celery_app())
         progress(f"warm-up round: {WARMUP} customers")
         warm = run_round(
             args.db, worker, queue, fx.customer_ids[warmup], fx.subscription_ids[warmup], args.timeout, count_statements

@@ -1,6 +1,8 @@
 """Lago's Python client (1.55.0) drives coupons, applied coupons, add-ons and one-off invoices over
 HTTP. If the client raises, parses wrongly or needs a workaround, our API is wrong, not the test."""
 
+from decimal import Decimal
+
 import pytest
 from lago_python_client.client import Client
 from lago_python_client.exceptions import LagoApiError
@@ -153,7 +155,7 @@ def test_apply_list_and_terminate(lago, org, customer):
     # The invoice shows the same credit, and each fee its share.
     shown = lago.invoices.find(str(invoice.pk))
     assert shown.coupons_amount_cents == 800 and [c.amount_cents for c in shown.credits.__root__] == [800]
-    assert sum(float(fee.precise_coupons_amount_cents) for fee in shown.fees.__root__) == 800
+    assert sum(Decimal(str(fee.precise_coupons_amount_cents)) for fee in shown.fees.__root__) == 800
 
     lago.applied_coupons.create(AppliedCoupon(external_customer_id="cust_1", coupon_code="startup"))
     active = lago.applied_coupons.find_all({"status": "active", "coupon_code[]": ["startup"]})["applied_coupons"]

@@ -3,6 +3,7 @@ in Lago's error format that changes nothing), filters, tenancy, and the coupons 
 
 import json
 from datetime import UTC
+from decimal import Decimal
 from urllib.parse import quote
 
 import pytest
@@ -634,7 +635,7 @@ def test_an_invoice_and_the_applied_coupon_show_the_credit_it_took(api, organiza
     assert shares["subscription"]["precise_coupons_amount_cents"] == "952.0"  # 1000 × 10000 / 10500
     assert shares["charge"]["precise_coupons_amount_cents"] == "48.0"
     for fee in body["fees"]:
-        coupon_share = int(float(fee["precise_coupons_amount_cents"]))
+        coupon_share = int(Decimal(fee["precise_coupons_amount_cents"]))
         assert fee["sub_total_excluding_taxes_amount_cents"] == fee["amount_cents"] - coupon_share
     assert body["sub_total_excluding_taxes_amount_cents"] == 9500
 

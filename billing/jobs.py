@@ -24,20 +24,21 @@ def task_named(name: str):
     return app.tasks[name]
 
 
+def enqueue(task_name: str, *args: str, countdown: float | None = None) -> None:
+    """Send `task_name(*args)` (ids as text) now, from work that has already committed: a broker that
+    refuses it is logged, not raised. `countdown`: seconds before a worker may run it (a retry later)."""
+    try:
+        task = task_named(task_name)
+        if countdown is None:
+            task.delay(*args)
+        else:
+            task.apply_async(args=args, countdown=countdown)
+    except Exception:
+        if current_app.conf.task_always_eager:
+            raise  # in-process mode: a failing task is the caller's error, not a broker's
+        logger.exception("could not enqueue %s%r; the clock will find the work again", task_name, args)
+
+
 def enqueue_on_commit(task_name: str, *args: str, countdown: float | None = None) -> None:
-    """Send `task_name(*args)` (ids as text) once the current transaction commits; at once outside one.
-    `countdown`: seconds before a worker may run it (a retry later)."""
-
-    def send() -> None:
-        try:
-            task = task_named(task_name)
-            if countdown is None:
-                task.delay(*args)
-            else:
-                task.apply_async(args=args, countdown=countdown)
-        except Exception:
-            if current_app.conf.task_always_eager:
-                raise  # in-process mode: a failing task is the caller's error, not a broker's
-            logger.exception("could not enqueue %s%r; the clock will find the work again", task_name, args)
-
-    transaction.on_commit(send)
+    """`enqueue` once the current transaction commits; at once outside one."""
+    transaction.on_commit(lambda: enqueue(task_name, *args, countdown=countdown))

@@ -410,21 +410,20 @@ def _upsert_row(organization: Organization, fields: dict[str, Any]) -> tuple[Cus
         # counter moves in a data-modifying WITH query, and only when the row is new.
         # The webhook messages (customer.created or .updated) are written by the same statement.
         kind = "CASE WHEN w.created_at = %s THEN 'customer.created' ELSE 'customer.updated' END"
-        messages = outbox_cte(
-            source="written", webhook_type_sql=kind, object_type="customer", object_id_sql="w.id::text"
-        )
+        outbox = outbox_cte(source="written", webhook_type_sql=kind, object_type="customer", object_id_sql="w.id::text")
         counted = (
             f"WITH written AS ({upsert}), moved AS ("
             f"UPDATE {LiveCustomerCount._meta.db_table} SET live_count = live_count + 1 "
             "WHERE organization_id = %s AND EXISTS (SELECT FROM written WHERE created_at = %s) "
-            f"RETURNING organization_id), messages AS ({messages}) "
-            f"SELECT {columns}, EXISTS (SELECT FROM moved), ARRAY(SELECT id FROM messages) FROM written"
+            f"RETURNING organization_id), messages AS ({outbox}) "
+            f"SELECT {columns}, EXISTS (SELECT FROM moved), "
+            "ARRAY(SELECT ARRAY[id::text, endpoint_id::text] FROM messages) FROM written"
         )
         kind_params = [now, now, now, organization.pk, now]  # the CASE, the two times, the organization, the CASE
         with connection.cursor() as cursor:
             cursor.execute(counted, [*params, organization.pk, now, *kind_params])
-            *row, moved, message_ids = cursor.fetchone()
-        sent_on_commit(message_ids)
+            *row, moved, messages = cursor.fetchone()
+        sent_on_commit(messages)
         # psycopg returns every column as the ORM would read it (PostgreSQL needs no converters).
         customer = Customer.from_db(connection.alias, CUSTOMER_ATTNAMES, row)
         created = customer.created_at == now

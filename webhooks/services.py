@@ -7,6 +7,7 @@ commit; the clock sends again what a lost task left behind.
 """
 
 import secrets
+import threading
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -16,7 +17,7 @@ from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from billing.errors import NotAllowed, ValidationFailed
-from billing.jobs import enqueue_on_commit
+from billing.jobs import enqueue, enqueue_on_commit
 from billing.text import add_error, clean_text
 from organizations.models import Organization
 from webhooks.addresses import unsafe_url_reason
@@ -164,7 +165,7 @@ SELECT gen_random_uuid(), e.organization_id, e.id, e.webhook_url, %(type)s::varc
 FROM webhooks_webhookendpoint e
 WHERE e.organization_id = %(organization_id)s
   AND (e.event_types IS NULL OR e.event_types @> jsonb_build_array(%(type)s::text))
-RETURNING id
+RETURNING id, endpoint_id
 """
 
 
@@ -185,10 +186,9 @@ def emit(*, organization_id, webhook_type: str, object_type: str, object_id) -> 
                 "now": timezone.now(),
             },
         )
-        ids = [str(row[0]) for row in cursor.fetchall()]
-    for message_id in ids:
-        enqueue_on_commit(DELIVER_TASK, message_id)
-    return len(ids)
+        written = cursor.fetchall()
+    sent_on_commit(written)
+    return len(written)
 
 
 def _emit_portably(organization_id, webhook_type: str, object_type: str, object_id) -> int:
@@ -209,7 +209,7 @@ def _emit_portably(organization_id, webhook_type: str, object_type: str, object_
         )
         for endpoint in endpoints
     )
-    sent_on_commit(message.pk for message in messages)
+    sent_on_commit([(message.pk, message.endpoint_id) for message in messages])
     return len(messages)
 
 
@@ -218,7 +218,7 @@ def outbox_cte(*, source: str, webhook_type_sql: str, object_type: str, object_i
     makes the change (the customer upsert, a hot path of one statement). `source` is the CTE of
     the changed row; the SQL expressions read it as `w`. Its placeholders, in order: those of
     `webhook_type_sql`, the time twice, the organization id, those of `webhook_type_sql` again.
-    It returns the ids to hand to `sent_on_commit`."""
+    It returns the (id, endpoint id) pairs to hand to `sent_on_commit`."""
     return (
         "INSERT INTO webhooks_webhookmessage (id, organization_id, endpoint_id, webhook_url, "
         "webhook_type, object_type, object_id, status, attempts, next_attempt_at, created_at) "
@@ -227,14 +227,59 @@ def outbox_cte(*, source: str, webhook_type_sql: str, object_type: str, object_i
         f"{object_id_sql}, 'pending', 0, %s, %s FROM webhooks_webhookendpoint e, {source} w "
         "WHERE e.organization_id = %s "
         f"AND (e.event_types IS NULL OR e.event_types @> jsonb_build_array({webhook_type_sql})) "
-        "RETURNING id"
+        "RETURNING id, endpoint_id"
     )
 
 
-def sent_on_commit(message_ids) -> None:
-    """Deliver messages written by `outbox_cte`, once the caller's transaction commits."""
-    for message_id in message_ids:
-        enqueue_on_commit(DELIVER_TASK, str(message_id))
+# A task carries at most this many messages, so that one task never holds a worker for long.
+MESSAGES_PER_TASK = 50
+
+
+class _Batch:
+    """The messages written in one transaction, handed to the workers once it commits: one task per
+    endpoint, so that a transaction that writes several messages (an invoice with a coupon and
+    credits) costs one trip to the broker, and a slow endpoint still holds up only its own messages."""
+
+    def __init__(self) -> None:
+        self.by_endpoint: dict[str, list[str]] = {}
+        self.sent = False
+
+    def add(self, messages) -> None:
+        for message_id, endpoint_id in messages:
+            self.by_endpoint.setdefault(str(endpoint_id), []).append(str(message_id))
+
+    def __call__(self) -> None:
+        self.sent = True
+        for message_ids in self.by_endpoint.values():
+            for start in range(0, len(message_ids), MESSAGES_PER_TASK):
+                enqueue(DELIVER_TASK, *message_ids[start : start + MESSAGES_PER_TASK])
+
+
+_current = threading.local()
+
+
+def sent_on_commit(messages) -> None:
+    """Deliver messages — (id, endpoint id) pairs, as `emit` and `outbox_cte` return them — once the
+    caller's transaction commits, together with the transaction's other messages."""
+    messages = list(messages)
+    if not messages:  # no endpoint listens (most organizations): nothing to wait for
+        return
+    batch = _Batch()
+    if not connection.in_atomic_block:  # autocommit: the rows are committed already
+        batch.add(messages)
+        batch()
+        return
+    pending = getattr(_current, "batch", None)
+    # The transaction's batch is the one still waiting among its on-commit callbacks. Gone from
+    # them, it ran (an earlier transaction) or was dropped with a rollback (with its messages). A
+    # savepoint rolled back after the batch was made leaves its ids in it: their task finds no row.
+    waiting = connection.run_on_commit
+    if pending is not None and not pending.sent and any(callback is pending for _, callback, _ in waiting):
+        batch = pending
+    else:
+        _current.batch = batch
+        transaction.on_commit(batch)
+    batch.add(messages)
 
 
 @transaction.atomic

@@ -14,9 +14,10 @@ RETRY = {"acks_late": True, "autoretry_for": (OperationalError,), "retry_backoff
 
 
 @shared_task(**RETRY)
-def deliver_webhook_task(message_id: str) -> str | None:
-    message = deliver(message_id=message_id, render=render)
-    return message.status if message else None
+def deliver_webhook_task(*message_ids: str) -> list[str | None]:
+    """The messages one transaction wrote for one endpoint, one after the other."""
+    delivered = [deliver(message_id=message_id, render=render) for message_id in message_ids]
+    return [message.status if message else None for message in delivered]
 
 
 @shared_task(**RETRY)

@@ -43,7 +43,7 @@ from plans.tests.factories import BillableMetricFactory, ChargeFactory, PlanFact
 from wallets.services import terminate_wallet, update_wallet
 from webhooks.bodies import render
 from webhooks.models import WEBHOOK_TYPES, WebhookEndpoint, WebhookMessage
-from webhooks.services import DELIVER_TASK, create_endpoint
+from webhooks.services import DELIVER_TASK, MESSAGES_PER_TASK, create_endpoint
 
 JAN_1 = datetime(2026, 1, 1, tzinfo=UTC)
 FEB_1 = datetime(2026, 2, 1, tzinfo=UTC)
@@ -649,10 +649,24 @@ def test_a_rolled_back_change_writes_no_message_and_sends_nothing(
     assert sent == []
 
 
+def tasks_by_endpoint() -> list[tuple[str, ...]]:
+    """The delivery tasks a commit should send: one per endpoint, naming its messages."""
+    by_endpoint: dict[str, list[str]] = {}
+    for message_id, endpoint_id in WebhookMessage.objects.order_by("created_at", "id").values_list("pk", "endpoint_id"):
+        by_endpoint.setdefault(str(endpoint_id), []).append(str(message_id))
+    return sorted(tuple(sorted(ids)) for ids in by_endpoint.values())
+
+
+def sent_tasks(sent) -> list[tuple[str, ...]]:
+    return sorted(tuple(sorted(ids)) for ids in sent)
+
+
 @pytest.mark.parametrize("path", ["emit", "outbox_cte"])
-def test_a_committed_change_sends_one_task_per_message_after_commit(
+def test_a_committed_change_sends_one_task_per_endpoint_after_commit(
     path, organization, customer, endpoints_for, sent, django_capture_on_commit_callbacks
 ):
+    """A transaction's messages leave together once it commits: one task per endpoint (a slow one
+    holds up only its own), carrying every message the transaction wrote for it."""
     endpoints_for("wallet.created")
     with django_capture_on_commit_callbacks(execute=True) as callbacks:
         with transaction.atomic():
@@ -662,7 +676,62 @@ def test_a_committed_change_sends_one_task_per_message_after_commit(
             else:
                 upsert_customer(organization=organization, data={"external_id": "cust_1", "name": "Renamed"})
             assert sent == []  # nothing leaves before the commit
-    messages = {str(pk) for pk in WebhookMessage.objects.values_list("pk", flat=True)}
-    assert len(messages) == (4 if path == "emit" else 2)
-    assert len(callbacks) == len(messages)
-    assert sorted(sent) == sorted((message_id,) for message_id in messages)  # one task each, by id
+    assert WebhookMessage.objects.count() == (4 if path == "emit" else 2)
+    assert len(callbacks) == 1  # one callback for the transaction, whatever its messages
+    expected = tasks_by_endpoint()
+    assert len(expected) == (3 if path == "emit" else 2)
+    if path == "emit":  # the endpoint that takes every type gets both messages in one task
+        assert sorted(len(ids) for ids in expected) == [1, 1, 2]
+    assert sent_tasks(sent) == expected
+
+
+def test_each_transaction_sends_its_own_messages(
+    organization, customer, endpoints_for, sent, django_capture_on_commit_callbacks
+):
+    endpoints_for("customer.updated")
+    for name in ("First", "Second"):
+        with django_capture_on_commit_callbacks(execute=True):
+            with transaction.atomic():
+                update_customer(customer=customer, data={"name": name})
+        assert len(sent) == 2
+        assert sent_tasks(sent) == tasks_by_endpoint()  # the second commit sends its own, not the first's again
+        sent.clear()
+        WebhookMessage.objects.all().delete()
+
+
+def test_a_rolled_back_savepoint_drops_its_batch_and_the_transaction_still_sends_the_rest(
+    organization, customer, endpoints_for, sent, django_capture_on_commit_callbacks
+):
+    endpoints_for("customer.updated")
+    with django_capture_on_commit_callbacks(execute=True):
+        with transaction.atomic():
+            with pytest.raises(RuntimeError), transaction.atomic():
+                update_customer(customer=customer, data={"name": "Undone"})
+                raise RuntimeError("the savepoint fails")
+            assert not WebhookMessage.objects.exists()
+            update_customer(customer=customer, data={"name": "Kept"})
+    assert WebhookMessage.objects.count() == 2
+    assert sent_tasks(sent) == tasks_by_endpoint()
+
+
+def test_many_messages_to_one_endpoint_are_split_into_tasks_of_a_bounded_size(
+    organization, endpoints_for, sent, django_capture_on_commit_callbacks
+):
+    endpoints = endpoints_for("customer.created")
+    WebhookEndpoint.objects.exclude(pk=endpoints.only_this.pk).delete()
+    count = MESSAGES_PER_TASK + 3
+    with django_capture_on_commit_callbacks(execute=True):
+        with transaction.atomic():
+            for number in range(count):
+                create_customer(organization=organization, data={"external_id": f"bulk_{number}"})
+    assert sorted(len(ids) for ids in sent) == [3, MESSAGES_PER_TASK]
+    [all_ids] = tasks_by_endpoint()
+    assert sorted(message_id for ids in sent for message_id in ids) == list(all_ids)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_change_committed_on_its_own_sends_at_once(organization, customer, endpoints_for, sent):
+    endpoints_for("customer.updated")
+    update_customer(customer=customer, data={"name": "Autocommitted"})
+    assert WebhookMessage.objects.count() == 2
+    assert sent_tasks(sent) == tasks_by_endpoint()

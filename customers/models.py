@@ -56,6 +56,7 @@ class Customer(models.Model):
     payment_provider = models.CharField(max_length=20, choices=PaymentProvider.choices, null=True, blank=True)
     provider_customer_id = models.CharField(max_length=255, null=True, blank=True)
     invoice_grace_period = models.PositiveIntegerField(null=True, blank=True)
+    net_payment_term = models.PositiveIntegerField(null=True, blank=True)  # None: the organization's
 
     created_at = models.DateTimeField(default=now, editable=False)
     updated_at = models.DateTimeField(auto_now=True)
@@ -88,6 +89,12 @@ class Customer(models.Model):
     @property
     def applicable_timezone(self) -> str:
         return self.timezone or self.organization.default_timezone or "UTC"
+
+    @property
+    def applicable_net_payment_term(self) -> int:
+        if self.net_payment_term is not None:
+            return self.net_payment_term
+        return self.organization.net_payment_term
 
     @property
     def is_deleted(self) -> bool:

@@ -9,6 +9,7 @@ from datetime import timedelta
 from decimal import Decimal
 
 from django.db.models import Prefetch, prefetch_related_objects
+from django.utils import timezone
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_field, inline_serializer
 from rest_framework import serializers
 from rest_framework.response import Response
@@ -244,13 +245,13 @@ class InvoiceOutput(serializers.Serializer):
     number = serializers.SerializerMethodField()
     purchase_order_number = constant(serializers.CharField, None)
     issuing_date = serializers.DateField()
-    payment_due_date = serializers.DateField(source="issuing_date")
-    net_payment_term = constant(serializers.IntegerField, 0)
+    payment_due_date = serializers.DateField()
+    net_payment_term = serializers.IntegerField()
     invoice_type = serializers.CharField()
     status = serializers.CharField()
     payment_status = serializers.CharField()
     payment_dispute_lost_at = constant(serializers.CharField, None)
-    payment_overdue = constant(serializers.BooleanField, False)
+    payment_overdue = serializers.SerializerMethodField()
     currency = serializers.CharField()
     fees_amount_cents = serializers.IntegerField()
     taxes_amount_cents = serializers.IntegerField()
@@ -284,6 +285,9 @@ class InvoiceOutput(serializers.Serializer):
 
     def get_number(self, invoice) -> str:
         return invoice_number(invoice)
+
+    def get_payment_overdue(self, invoice) -> bool:
+        return invoice.is_overdue(timezone.now().date())
 
     def get_sub_total_excluding_taxes_amount_cents(self, invoice) -> int:
         return invoice.fees_amount_cents - invoice.coupons_amount_cents

@@ -43,6 +43,9 @@ class Invoice(models.Model):
     sequential_id = models.PositiveIntegerField(null=True, blank=True)
     number = models.CharField(max_length=64, null=True, blank=True)
     issuing_date = models.DateField()
+    # Fixed when the invoice is made (`invoicing.payment_terms`): a later change of the term keeps them.
+    net_payment_term = models.PositiveIntegerField(default=0)
+    payment_due_date = models.DateField()
     currency = models.CharField(max_length=3)
     fees_amount_cents = models.BigIntegerField(default=0)
     coupons_amount_cents = models.BigIntegerField(default=0)
@@ -76,6 +79,14 @@ class Invoice(models.Model):
 
     def __str__(self) -> str:
         return self.number or f"draft {self.pk}"
+
+    def is_overdue(self, today) -> bool:
+        """Finalized, not paid, and its payment due date passed (Lago's `payment_overdue`)."""
+        return (
+            self.status == InvoiceStatus.FINALIZED
+            and self.payment_status != PaymentStatus.SUCCEEDED
+            and self.payment_due_date < today
+        )
 
 
 class InvoicingReason(models.TextChoices):

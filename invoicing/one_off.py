@@ -15,6 +15,7 @@ from billing.errors import NotFound, ValidationFailed
 from billing.text import add_error, clean_text
 from customers.models import Customer
 from invoicing.models import Fee, FeeType, Invoice, InvoiceType
+from invoicing.payment_terms import payment_terms
 from invoicing.services import finalize_invoice
 from plans.models import AddOn
 
@@ -28,11 +29,13 @@ def issue_invoice(
 ) -> Invoice:
     """Write an invoice of `fees` and finalize it at once (its number is taken now)."""
     at = at or timezone.now()
+    issuing_date = at.astimezone(ZoneInfo(customer.applicable_timezone)).date()
     invoice = Invoice.objects.create(
         organization_id=customer.organization_id,
         customer=customer,
         invoice_type=invoice_type,
-        issuing_date=at.astimezone(ZoneInfo(customer.applicable_timezone)).date(),
+        issuing_date=issuing_date,
+        **payment_terms(customer, issuing_date),
         currency=currency,
     )
     for fee in fees:

@@ -20,6 +20,7 @@ from invoicing.coupon_discounts import apply_coupons
 from invoicing.credit_notes import apply_credit_notes
 from invoicing.models import Fee, FeeType, Invoice, InvoiceStatus, InvoiceSubscription, InvoiceType, InvoicingReason
 from invoicing.numbering import final_number, next_sequential_id
+from invoicing.payment_terms import payment_terms
 from invoicing.proration import prorated_fee_cents
 from invoicing.selectors import customer_billing_details
 from invoicing.usage import compute_usage, with_usage_relations
@@ -131,12 +132,16 @@ def bill_subscription(
         # One transaction: an invoice finalized at once is never seen as a draft. The only
         # constraint a new invoice can break is its period's (billed already): nothing is left then.
         with transaction.atomic():
+            issuing_date = (
+                (at if reason != InvoicingReason.SUBSCRIPTION_PERIODIC else period.end)
+                .astimezone(ZoneInfo(customer.applicable_timezone))
+                .date()
+            )
             invoice = Invoice.objects.create(
                 organization=customer.organization,
                 customer=customer,
-                issuing_date=(at if reason != InvoicingReason.SUBSCRIPTION_PERIODIC else period.end)
-                .astimezone(ZoneInfo(customer.applicable_timezone))
-                .date(),
+                issuing_date=issuing_date,
+                **payment_terms(customer, issuing_date),
                 currency=subscription.plan.amount_currency,
             )
             InvoiceSubscription.objects.create(

@@ -17,6 +17,8 @@ class Organization(models.Model):
     default_currency = models.CharField(max_length=3, choices=CURRENCY_CHOICES, default="USD")
     default_timezone = models.CharField(max_length=64, default="UTC")
     invoice_grace_period_days = models.PositiveIntegerField(default=0, validators=[MinValueValidator(0)])
+    # Days between an invoice's issuing date and its payment due date, unless the customer has its own.
+    net_payment_term = models.PositiveIntegerField(default=0)
     created_at = models.DateTimeField(default=timezone.now, editable=False)
     updated_at = models.DateTimeField(auto_now=True)
 

@@ -4,6 +4,7 @@ For tests about what comes after billing (credit notes, the invoice pages…). A
 bills through invoicing.services instead.
 """
 
+from datetime import timedelta
 from decimal import Decimal
 
 import factory
@@ -49,6 +50,8 @@ class InvoiceFactory(factory.django.DjangoModelFactory):
     customer = factory.SubFactory(CustomerFactory, organization=factory.SelfAttribute("..organization"))
     status = InvoiceStatus.DRAFT
     issuing_date = factory.LazyFunction(timezone.localdate)
+    net_payment_term = 0
+    payment_due_date = factory.LazyAttribute(lambda o: o.issuing_date + timedelta(days=o.net_payment_term))
     currency = "EUR"
     sequential_id = factory.LazyAttribute(
         lambda invoice: next_sequential_id(invoice.organization.pk) if _numbered(invoice) else None

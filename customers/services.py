@@ -48,9 +48,12 @@ TEXT_FIELDS = (
     "provider_customer_id",
 )
 WRITABLE_FIELDS = frozenset(
-    TEXT_FIELDS + ("external_id", "name", "timezone", "currency", "country", "payment_provider", "invoice_grace_period")
+    TEXT_FIELDS
+    + ("external_id", "name", "timezone", "currency", "country", "payment_provider", "invoice_grace_period")
+    + ("net_payment_term",)
 )
 MAX_GRACE_PERIOD_DAYS = 365
+MAX_NET_PAYMENT_TERM_DAYS = 365
 
 # Objects whose assignment locks the external_id (the seed: plan, coupon, add-on, wallet and
 # credits), as (related name on Customer, how the staff UI names it). Each issue that adds one of
@@ -171,6 +174,14 @@ def _clean_fields(data: dict[str, Any]) -> tuple[dict[str, Any], dict[str, list[
         elif value is not None and not 0 <= value <= MAX_GRACE_PERIOD_DAYS:
             fail("invoice_grace_period", "value_is_out_of_range")
         cleaned["invoice_grace_period"] = value
+
+    if "net_payment_term" in data:  # days; None: the organization's
+        value = data["net_payment_term"]
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int)):
+            fail("net_payment_term", "value_is_invalid")
+        elif value is not None and not 0 <= value <= MAX_NET_PAYMENT_TERM_DAYS:
+            fail("net_payment_term", "value_is_out_of_range")
+        cleaned["net_payment_term"] = value
 
     return cleaned, errors
 

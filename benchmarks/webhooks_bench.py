@@ -309,6 +309,7 @@ def run_round(
 ) -> Round:
     """The worker's phase, then the anchor's, for one slice of the messages."""
     from billing.celery import app
+    from webhooks.dispatch import COMMITTED
 
     result = Round(messages=len(customer_ids))
     broker = redis.Redis.from_url(app.conf.broker_url)
@@ -319,9 +320,11 @@ def run_round(
     # runs from the worker taking its queue again to the last message recorded as delivered.
     worker.control(app, "cancel_consumer", QUEUE)
     result.enqueue_seconds = emit_messages(organization_id, customer_ids)
-    queued = broker.llen(QUEUE)
-    if queued != len(customer_ids):
-        sys.exit(f"{queued} tasks queued for {len(customer_ids)} messages")
+    # Each commit appended its message to the dispatch's list; the first one also queued the one
+    # task that drains it (webhooks/dispatch.py): the worker sends itself the deliveries from there.
+    queued, committed = broker.llen(QUEUE), broker.llen(COMMITTED)
+    if (queued, committed) != (1, len(customer_ids)):
+        sys.exit(f"{queued} tasks queued and {committed} messages listed for {len(customer_ids)} messages")
     started = time.perf_counter()
     worker.control(app, "add_consumer", QUEUE)
     with psycopg.connect(database_url(db_name), autocommit=True) as conn:

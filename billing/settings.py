@@ -202,7 +202,10 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 # Webhook deliveries wait on other people's servers: they have a queue of their own, consumed by a
 # worker of their own (README, "Running in production"), so that a slow receiver never delays billing.
 CELERY_WEBHOOKS_QUEUE = os.environ.get("CELERY_WEBHOOKS_QUEUE", "webhooks")
-CELERY_TASK_ROUTES = {"webhooks.tasks.deliver_webhook_task": {"queue": CELERY_WEBHOOKS_QUEUE}}
+CELERY_TASK_ROUTES = {
+    "webhooks.tasks.deliver_webhook_task": {"queue": CELERY_WEBHOOKS_QUEUE},
+    "webhooks.tasks.drain_committed_webhooks_task": {"queue": CELERY_WEBHOOKS_QUEUE},
+}
 CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TIMEZONE = "UTC"

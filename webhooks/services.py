@@ -17,10 +17,11 @@ from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from billing.errors import NotAllowed, ValidationFailed
-from billing.jobs import enqueue, enqueue_on_commit
+from billing.jobs import enqueue_on_commit
 from billing.text import add_error, clean_text
 from organizations.models import Organization
 from webhooks.addresses import unsafe_url_reason
+from webhooks.dispatch import DELIVER_TASK, hand_over
 from webhooks.models import (
     MAX_ENDPOINTS_PER_ORGANIZATION,
     WEBHOOK_TYPES,
@@ -30,9 +31,6 @@ from webhooks.models import (
     WebhookKeys,
     WebhookMessage,
 )
-
-DELIVER_TASK = "webhooks.tasks.deliver_webhook_task"
-
 
 # Keys ---------------------------------------------------------------------------------------------
 
@@ -231,14 +229,9 @@ def outbox_cte(*, source: str, webhook_type_sql: str, object_type: str, object_i
     )
 
 
-# A task carries at most this many messages, so that one task never holds a worker for long.
-MESSAGES_PER_TASK = 50
-
-
 class _Batch:
-    """The messages written in one transaction, handed to the workers once it commits: one task per
-    endpoint, so that a transaction that writes several messages (an invoice with a coupon and
-    credits) costs one trip to the broker, and a slow endpoint still holds up only its own messages."""
+    """The messages written in one transaction, handed to the workers together once it commits
+    (`webhooks.dispatch`): an invoice with a coupon and credits costs one trip to the broker."""
 
     def __init__(self) -> None:
         self.by_endpoint: dict[str, list[str]] = {}
@@ -250,9 +243,7 @@ class _Batch:
 
     def __call__(self) -> None:
         self.sent = True
-        for message_ids in self.by_endpoint.values():
-            for start in range(0, len(message_ids), MESSAGES_PER_TASK):
-                enqueue(DELIVER_TASK, *message_ids[start : start + MESSAGES_PER_TASK])
+        hand_over(self.by_endpoint)
 
 
 _current = threading.local()

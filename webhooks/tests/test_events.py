@@ -26,7 +26,6 @@ from django.db import transaction
 from django.utils import timezone
 
 from billing.errors import ValidationFailed
-from billing.jobs import task_named
 from customers.services import create_customer, update_customer, upsert_customer
 from customers.tests.factories import CustomerFactory
 from events.models import Event
@@ -42,8 +41,9 @@ from plans.services import create_add_on
 from plans.tests.factories import BillableMetricFactory, ChargeFactory, PlanFactory, SubscriptionFactory
 from wallets.services import terminate_wallet, update_wallet
 from webhooks.bodies import render
+from webhooks.dispatch import MESSAGES_PER_TASK
 from webhooks.models import WEBHOOK_TYPES, WebhookEndpoint, WebhookMessage
-from webhooks.services import DELIVER_TASK, MESSAGES_PER_TASK, create_endpoint
+from webhooks.services import create_endpoint
 
 JAN_1 = datetime(2026, 1, 1, tzinfo=UTC)
 FEB_1 = datetime(2026, 2, 1, tzinfo=UTC)
@@ -621,14 +621,6 @@ def test_no_path_produces_events_errors(organization, subscription):
 
 
 # Transactions: the outbox and the delivery tasks ------------------------------------------------
-
-
-@pytest.fixture
-def sent(monkeypatch):
-    """The delivery tasks sent, by message id (the task's `delay` replaced)."""
-    calls: list[tuple] = []
-    monkeypatch.setattr(task_named(DELIVER_TASK), "delay", lambda *args: calls.append(args))
-    return calls
 
 
 @pytest.mark.parametrize("path", ["emit", "outbox_cte"])

@@ -6,6 +6,8 @@ from datetime import date
 WIDTH = 600
 HEIGHT = 140
 BOTTOM_MARGIN = 18
+# Room on the left for the peak's label (drawn at the top left), so that it never sits on a bar.
+LEFT_MARGIN = 44
 
 
 @dataclass(frozen=True)
@@ -31,13 +33,13 @@ class BarChart:
 def daily_bar_chart(days: list[tuple[date, int]]) -> BarChart:
     plot_height = HEIGHT - BOTTOM_MARGIN
     maximum = max((value for _, value in days), default=0)
-    slot = WIDTH / max(len(days), 1)
+    slot = (WIDTH - LEFT_MARGIN) / max(len(days), 1)
     bars = []
     for index, (day, value) in enumerate(days):
         height = (value / maximum * (plot_height - 4)) if maximum else 0
         bars.append(
             Bar(
-                x=round(index * slot + slot * 0.15, 2),
+                x=round(LEFT_MARGIN + index * slot + slot * 0.15, 2),
                 y=round(plot_height - height, 2),
                 width=round(slot * 0.7, 2),
                 height=round(height, 2),
@@ -49,7 +51,7 @@ def daily_bar_chart(days: list[tuple[date, int]]) -> BarChart:
     step = max(1, len(days) // 5)
     # Kept inside the drawing: the first and last labels would be cut in half at the edges.
     labels = [
-        (min(max(round(index * slot + slot / 2, 2), 18), WIDTH - 18), day.strftime("%b %-d"))
+        (min(max(round(LEFT_MARGIN + index * slot + slot / 2, 2), 18), WIDTH - 18), day.strftime("%b %-d"))
         for index, (day, _) in enumerate(days)
     ][::step]
     return BarChart(width=WIDTH, height=HEIGHT, bars=bars, maximum=maximum, baseline=plot_height, labels=labels)

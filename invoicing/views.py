@@ -10,7 +10,6 @@ from django_countries import countries
 from billing.errors import NotAllowed
 from billing.staff import staff_page
 from billing.staff_errors import error_message
-from invoicing.api import decimal_string
 from invoicing.credit_notes import is_creditable, is_refundable
 from invoicing.lifecycle import finalize_draft, refresh_draft, total_due_amount_cents, void_invoice
 from invoicing.models import InvoiceStatus
@@ -57,7 +56,6 @@ def _invoice_context(invoice) -> dict:
     for fee in fees:
         # Ranges are stored half-open; a page shows the last second covered, as Lago does.
         fee.to_last = fee.to_datetime - ONE_SECOND if fee.to_datetime else None
-        fee.units_text = decimal_string(fee.units)
     return {
         "invoice": invoice,
         "number": invoice_number(invoice),

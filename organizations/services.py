@@ -88,6 +88,7 @@ def create_organization(
     default_currency: str = "USD",
     default_timezone: str = "UTC",
     invoice_grace_period_days: int = 0,
+    net_payment_term: int = 0,
 ) -> tuple[Organization, bool]:
     """Create the organization, or return the one that already has this name."""
     name = name.strip()
@@ -100,6 +101,8 @@ def create_organization(
         errors["default_timezone"] = ["invalid_timezone"]
     if invoice_grace_period_days < 0:
         errors["invoice_grace_period_days"] = ["value_is_out_of_range"]
+    if not 0 <= net_payment_term <= 365:
+        errors["net_payment_term"] = ["value_is_out_of_range"]
     if errors:
         raise ValidationFailed(errors)
     try:
@@ -110,6 +113,7 @@ def create_organization(
                     "default_currency": default_currency,
                     "default_timezone": default_timezone,
                     "invoice_grace_period_days": invoice_grace_period_days,
+                    "net_payment_term": net_payment_term,
                 },
             )
     except IntegrityError:

@@ -1,6 +1,8 @@
 """Staff pages for invoices: the list, the invoice page and its actions, the printable page, and
 the customer's Invoices tab."""
 
+import re
+
 import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
@@ -85,6 +87,18 @@ def test_list_answers_htmx_with_the_table_only(staff_client, finalized):
     )
     html = response.content.decode()
     assert html.strip().startswith('<section id="invoice-table">') and "ACME-000001" in html
+
+
+def test_a_status_filter_swaps_the_count_in_the_title_with_the_table(staff_client, draft, finalized):
+    """The Draft tab counts the drafts, not every invoice: the table's answer carries the title's
+    count out of band (htmx swaps it by id)."""
+    full = staff_client.get("/invoices/").content.decode()
+    assert re.search(r'<span class="count" id="invoice-count"[^>]*>2</span>', full)
+    html = staff_client.get(
+        "/invoices/", {"status": "draft"}, headers={"HX-Request": "true", "HX-Target": "invoice-table"}
+    ).content.decode()
+    [count] = re.findall(r'<span class="count" id="invoice-count"[^>]*hx-swap-oob="true">(\d+)</span>', html)
+    assert count == "1"
 
 
 def test_list_is_paginated_in_the_database_with_a_fixed_number_of_queries(staff_client, organization):

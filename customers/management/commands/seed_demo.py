@@ -9,6 +9,7 @@ from coupons.services import apply_coupon, create_coupon
 from customers.models import Customer
 from customers.services import create_customer
 from events.services import MAX_BATCH_SIZE, ingest_events
+from invoicing.lifecycle import update_invoice
 from invoicing.one_off import create_one_off_invoice
 from invoicing.prepaid_credits import TopUp, create_wallet
 from invoicing.services import bill_due_period, due_periods
@@ -16,7 +17,7 @@ from invoicing.subscriptions import create_subscription
 from organizations.services import create_api_key, create_organization, create_staff_user
 from plans.models import BillableMetric
 from plans.services import create_add_on, create_billable_metric, create_plan
-from plans.subscription_periods import current_period
+from plans.subscription_periods import following_period, period_of
 
 DEMO_ORGANIZATION = "Demo Company"
 DEMO_EMAIL = "demo@example.com"
@@ -54,7 +55,13 @@ DEMO_ADD_ONS = [
     {"code": "onboarding", "name": "Onboarding", "amount_cents": 25000, "amount_currency": "USD"},
     {"code": "priority_support", "name": "Priority support", "amount_cents": 9900, "amount_currency": "USD"},
 ]
-EVENTS_PER_SUBSCRIPTION = 800
+EVENTS_PER_PERIOD = 400
+MONTHS_OF_HISTORY = 6
+
+
+def _decimal_text(cents: int) -> str:
+    """An amount of money as the decimal text an event carries: 1234 -> "12.34"."""
+    return f"{cents // 100}.{cents % 100:02d}"
 
 
 class Command(BaseCommand):
@@ -62,7 +69,7 @@ class Command(BaseCommand):
 
     @transaction.atomic
     def handle(self, *args, **options):
-        organization, _ = create_organization(name=DEMO_ORGANIZATION, default_currency="USD")
+        organization, _ = create_organization(name=DEMO_ORGANIZATION, default_currency="USD", net_payment_term=30)
         create_staff_user(organization=organization, email=DEMO_EMAIL, password=DEMO_PASSWORD)
         _, raw_key = create_api_key(organization=organization, name="Demo")
         if not Customer.live.filter(organization=organization).exists():
@@ -98,16 +105,26 @@ class Command(BaseCommand):
                     "plan_code": plan.code,
                     "external_id": f"{external_id}_growth",
                     "name": "Growth",
-                    # Started last month, so that the current period is full from its first day.
-                    "subscription_at": now - timedelta(days=40),
+                    # Half a year ago: the past periods are billed with their usage below, so that
+                    # the dashboard and the invoices have months to show.
+                    "subscription_at": now - timedelta(days=MONTHS_OF_HISTORY * 31),
                 },
             )
-            start = current_period(subscription, now).start
-            self._send_events(organization, subscription.external_id, start, now, rng)
+            period = period_of(subscription, subscription.started_at)
+            while period.start < now:
+                self._send_events(organization, subscription.external_id, period.start, min(period.end, now), rng)
+                period = following_period(subscription, period)
         self._seed_coupons_add_ons_and_credits(organization)
-        # Last month is over: the billing clock invoices it (base fee, prorated from the start).
-        for item in due_periods(at=now):
+        # The past periods are over: the billing clock invoices them (base fee and usage).
+        invoices = [
             bill_due_period(subscription_id=item.subscription_id, period_start=item.period_start, at=now)
+            for item in due_periods(at=now)
+        ]
+        # Paid, except the newest two months: due in 30 days, the older of them is overdue.
+        paid_until = (now - timedelta(days=62)).date()
+        for invoice in invoices:
+            if invoice is not None and invoice.issuing_date < paid_until:
+                update_invoice(invoice=invoice, payment_status="succeeded")
 
     def _seed_coupons_add_ons_and_credits(self, organization) -> None:
         """Given before last month is billed, so that its invoices show coupons and credits."""
@@ -164,22 +181,22 @@ class Command(BaseCommand):
     def _send_events(self, organization, subscription_id: str, start, end, rng: random.Random) -> None:
         span = (end - start).total_seconds()
         events = []
-        for index in range(EVENTS_PER_SUBSCRIPTION):
+        for index in range(EVENTS_PER_PERIOD):
             code = rng.choice(["api_calls", "api_calls", "compute_minutes", "storage_gb", "active_users", "payments"])
             properties = {
                 "api_calls": {},
                 "compute_minutes": {"minutes": rng.randint(1, 20)},
                 "storage_gb": {"gb": rng.randint(1, 50)},
                 "active_users": {"user_id": f"user_{rng.randint(1, 18)}"},
-                "payments": {"amount": f"{rng.randint(500, 20000) / 100:.2f}"},
+                "payments": {"amount": _decimal_text(rng.randint(500, 20000))},
             }[code]
-            timestamp = start.timestamp() + rng.random() * span
+            timestamp = start.timestamp() + rng.randrange(int(span))
             events.append(
                 {
-                    "transaction_id": f"{subscription_id}-{index}",
+                    "transaction_id": f"{subscription_id}-{start:%Y%m%d}-{index}",
                     "external_subscription_id": subscription_id,
                     "code": code,
-                    "timestamp": f"{timestamp:.3f}",
+                    "timestamp": timestamp,
                     "properties": properties,
                 }
             )

@@ -4,11 +4,12 @@ through the coupon services, which end what depends on them."""
 
 from django.contrib import admin
 
+from billing.admin_base import DeletedFilter, ReadOnlyAdmin, admin_link, links, list_link, staff_link
 from billing.money import canonical_decimal
 from billing.templatetags.money import money
 from coupons.models import AppliedCoupon, AppliedCouponStatus, Coupon, CouponFrequency, CouponStatus
 from coupons.services import delete_coupon, terminate_applied_coupon, terminate_coupon
-from plans.admin import DeletedFilter, ReadOnlyAdmin
+from invoicing.models import CouponCredit
 
 
 def _discount(obj: Coupon | AppliedCoupon) -> str:
@@ -58,6 +59,7 @@ class CouponAdmin(ReadOnlyAdmin):
         "created_at",
         "updated_at",
         "deleted_at",
+        "related",
     ]
     actions = ["terminate", "soft_delete"]
 
@@ -68,6 +70,13 @@ class CouponAdmin(ReadOnlyAdmin):
     @admin.display(description="frequency")
     def frequency_terms(self, obj: Coupon) -> str:
         return _frequency(obj)
+
+    @admin.display(description="see also")
+    def related(self, obj: Coupon) -> str:
+        return links(
+            list_link(AppliedCoupon, "Applications", coupon=obj.pk),
+            staff_link("coupons:edit", obj.pk),
+        )
 
     @admin.display(description="limited to")
     def limited_to(self, obj: Coupon) -> str:
@@ -124,7 +133,7 @@ class AppliedCouponAdmin(ReadOnlyAdmin):
         "id",
         "organization",
         "coupon",
-        "customer",
+        "customer_link",
         "discount",
         "frequency_terms",
         "remaining",
@@ -132,8 +141,20 @@ class AppliedCouponAdmin(ReadOnlyAdmin):
         "created_at",
         "updated_at",
         "terminated_at",
+        "related",
     ]
     actions = ["terminate"]
+
+    @admin.display(description="customer")
+    def customer_link(self, obj: AppliedCoupon) -> str:
+        return admin_link(obj.customer, obj.customer.external_id)
+
+    @admin.display(description="see also")
+    def related(self, obj: AppliedCoupon) -> str:
+        return links(
+            list_link(CouponCredit, "What it took off invoices", applied_coupon=obj.pk),
+            staff_link("customers:detail", obj.customer_id),
+        )
 
     @admin.display(description="customer", ordering="customer__external_id")
     def customer_external_id(self, obj: AppliedCoupon) -> str:

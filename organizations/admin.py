@@ -1,17 +1,57 @@
+"""Admin for support: organizations (their settings are edited here), staff users and API keys.
+Keys are created and revoked through the organization services; a key's secret is shown once."""
+
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 from django.contrib.auth.forms import UserCreationForm
+from django.utils import timezone
 
+from billing.admin_base import links, list_link
+from billing.timezones import timezone_options
+from coupons.models import Coupon
+from customers.models import Customer
+from invoicing.models import Invoice
 from organizations.models import ApiKey, Organization, User
 from organizations.services import create_api_key, revoke_api_keys
+from plans.models import Plan, Subscription
+from wallets.models import Wallet
+from webhooks.models import WebhookEndpoint
+
+
+class OrganizationAdminForm(forms.ModelForm):
+    # A list of IANA names rather than free text, labelled with today's offset (as the staff UI does).
+    default_timezone = forms.ChoiceField(choices=lambda: timezone_options(timezone.now()))
+
+    class Meta:
+        model = Organization
+        exclude: list[str] = []
 
 
 @admin.register(Organization)
 class OrganizationAdmin(admin.ModelAdmin):
+    form = OrganizationAdminForm
     list_display = ["name", "default_currency", "default_timezone", "invoice_grace_period_days", "created_at"]
-    search_fields = ["name"]
-    readonly_fields = ["id", "created_at", "updated_at"]
+    list_filter = ["default_currency"]
+    search_fields = ["name", "=id"]
+    readonly_fields = ["id", "created_at", "updated_at", "related"]
+
+    @admin.display(description="records")
+    def related(self, obj: Organization) -> str:
+        if obj.pk is None:
+            return "—"
+        organization = {"organization__id__exact": obj.pk}
+        return links(
+            list_link(User, "Staff", **organization),
+            list_link(ApiKey, "API keys", **organization),
+            list_link(Customer, "Customers", **organization),
+            list_link(Plan, "Plans", **organization),
+            list_link(Subscription, "Subscriptions", **organization),
+            list_link(Coupon, "Coupons", **organization),
+            list_link(Wallet, "Wallets", **organization),
+            list_link(Invoice, "Invoices", **organization),
+            list_link(WebhookEndpoint, "Webhook endpoints", **organization),
+        )
 
 
 class StaffCreationForm(UserCreationForm):
@@ -51,8 +91,16 @@ class ApiKeyAdmin(admin.ModelAdmin):
     list_filter = ["organization"]
     search_fields = ["prefix", "name", "organization__name"]
     list_select_related = ["organization"]
-    readonly_fields = ["id", "prefix", "key_hash", "created_at"]
+    # Keys never move between organizations, and a revocation goes through the service (which also
+    # forgets the keys this process trusted): both are read-only, and a key is revoked, not deleted.
+    readonly_fields = ["id", "organization", "prefix", "key_hash", "created_at", "revoked_at"]
     actions = ["revoke"]
+
+    def get_readonly_fields(self, request, obj=None):
+        return ["id", "prefix", "key_hash", "created_at"] if obj is None else self.readonly_fields
+
+    def has_delete_permission(self, request, obj=None):
+        return False
 
     def get_form(self, request, obj=None, **kwargs):
         if obj is None:

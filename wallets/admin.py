@@ -1,13 +1,18 @@
 """Admin for support: wallets and their transactions, read-only. Balances move only through the
 wallet services (top-ups, consumption by invoices, voids), so that a wallet's transactions always
-add up to its balance; support reads them here."""
+add up to its balance; support reads them here. The one write offered, terminating a wallet, goes
+through `wallets.services.terminate_wallet`, which voids what is left."""
 
 from django.contrib import admin
 
+from billing.admin_base import ReadOnlyAdmin, ReadOnlyInline, admin_link, change_link, links, pretty_json, staff_link
 from billing.money import canonical_decimal
 from billing.templatetags.money import money
-from plans.admin import ReadOnlyAdmin
-from wallets.models import Wallet, WalletTransaction
+from wallets.models import Wallet, WalletStatus, WalletTransaction
+from wallets.services import terminate_wallet
+
+# Wallet transactions name their invoice by a plain id (invoicing sits above wallets).
+INVOICE_ADMIN = "invoicing_invoice"
 
 
 def _credits(value) -> str:
@@ -24,7 +29,12 @@ def transaction_amount(obj: WalletTransaction) -> str:
     return money(obj.amount_cents, obj.wallet.currency)
 
 
-class WalletTransactionInline(admin.TabularInline):
+@admin.display(description="invoice")
+def transaction_invoice(obj: WalletTransaction) -> str:
+    return change_link(INVOICE_ADMIN, obj.invoice_id)
+
+
+class WalletTransactionInline(ReadOnlyInline):
     model = WalletTransaction
     fields = [
         "transaction_type",
@@ -32,24 +42,12 @@ class WalletTransactionInline(admin.TabularInline):
         "status",
         transaction_credits,
         transaction_amount,
-        "invoice_id",
+        transaction_invoice,
         "created_at",
     ]
-    readonly_fields = fields
-    extra = 0
-    can_delete = False
-    show_change_link = True
+    # Each row shows its amount in the wallet's currency.
+    select_related = ("wallet",)
     ordering = ["-created_at", "-id"]
-
-    def get_queryset(self, request):
-        # Each row shows its amount in the wallet's currency.
-        return super().get_queryset(request).select_related("wallet")
-
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
 
 
 @admin.register(Wallet)
@@ -71,7 +69,7 @@ class WalletAdmin(ReadOnlyAdmin):
     fields = [
         "id",
         "organization",
-        "customer",
+        "customer_link",
         "name",
         "status",
         "rate",
@@ -85,8 +83,32 @@ class WalletAdmin(ReadOnlyAdmin):
         "created_at",
         "updated_at",
         "terminated_at",
+        "related",
     ]
     inlines = [WalletTransactionInline]
+    actions = ["terminate"]
+
+    @admin.display(description="customer")
+    def customer_link(self, obj: Wallet) -> str:
+        return admin_link(obj.customer, obj.customer.external_id)
+
+    @admin.display(description="see also")
+    def related(self, obj: Wallet) -> str:
+        return staff_link("customers:tab", obj.customer_id, "wallet")
+
+    @admin.action(
+        description="Terminate the selected wallets (their remaining credits are voided)", permissions=["service"]
+    )
+    def terminate(self, request, queryset):
+        wallets = list(queryset)
+        active = [wallet for wallet in wallets if wallet.status == WalletStatus.ACTIVE]
+        for wallet in active:
+            terminate_wallet(wallet=wallet)
+        text = f"{len(active)} wallet(s) terminated."
+        if len(wallets) > len(active):
+            # The service is idempotent: saying "terminated" again would report a change not made.
+            text += f" {len(wallets) - len(active)} already terminated, left as they are."
+        self.message_user(request, text)
 
     @admin.display(description="customer", ordering="customer__external_id")
     def customer_external_id(self, obj: Wallet) -> str:
@@ -125,7 +147,7 @@ class WalletTransactionAdmin(ReadOnlyAdmin):
         "status",
         transaction_credits,
         transaction_amount,
-        "invoice_id",
+        transaction_invoice,
         "created_at",
     ]
     list_filter = ["status", "transaction_type", "transaction_status", "wallet__organization"]
@@ -134,20 +156,37 @@ class WalletTransactionAdmin(ReadOnlyAdmin):
     fields = [
         "id",
         "wallet",
+        "customer_link",
         "transaction_type",
         "transaction_status",
         "status",
         "source",
         transaction_credits,
         transaction_amount,
-        "invoice_id",
-        "voided_invoice_id",
+        transaction_invoice,
+        "voided_invoice",
         "name",
-        "metadata",
+        "transaction_metadata",
         "created_at",
         "settled_at",
         "failed_at",
     ]
+
+    @admin.display(description="customer")
+    def customer_link(self, obj: WalletTransaction) -> str:
+        return links(
+            admin_link(obj.wallet.customer, obj.wallet.customer.external_id),
+            staff_link("customers:tab", obj.wallet.customer_id, "wallet"),
+        )
+
+    @admin.display(description="voided invoice")
+    def voided_invoice(self, obj: WalletTransaction) -> str:
+        """The invoice whose voiding gave these credits back."""
+        return change_link(INVOICE_ADMIN, obj.voided_invoice_id)
+
+    @admin.display(description="metadata")
+    def transaction_metadata(self, obj: WalletTransaction) -> str:
+        return pretty_json(obj.metadata)
 
     @admin.display(description="customer", ordering="wallet__customer__external_id")
     def customer_external_id(self, obj: WalletTransaction) -> str:

@@ -6,10 +6,9 @@ never shown: WebhookKeys is not registered, and no page here reads the HMAC key 
 import json
 
 from django.contrib import admin
-from django.urls import reverse
 from django.utils.html import format_html
 
-from plans.admin import ReadOnlyAdmin
+from billing.admin_base import ReadOnlyAdmin, ReadOnlyInline, admin_link, links, list_link, staff_link
 from webhooks.models import WEBHOOK_TYPES, MessageStatus, WebhookAttempt, WebhookEndpoint, WebhookMessage
 from webhooks.services import resend
 
@@ -29,7 +28,15 @@ class WebhookEndpointAdmin(ReadOnlyAdmin):
         "events",
         "created_at",
         "updated_at",
+        "related",
     ]
+
+    @admin.display(description="see also")
+    def related(self, obj: WebhookEndpoint) -> str:
+        return links(
+            list_link(WebhookMessage, "Messages", endpoint=obj.pk),
+            staff_link("webhooks:endpoint_edit", obj.pk),
+        )
 
     @admin.display(description="event types")
     def events(self, obj: WebhookEndpoint) -> str:
@@ -51,21 +58,11 @@ class WebhookTypeFilter(admin.SimpleListFilter):
         return queryset.filter(webhook_type=self.value()) if self.value() else queryset
 
 
-class WebhookAttemptInline(admin.TabularInline):
+class WebhookAttemptInline(ReadOnlyInline):
     """A message's attempts, oldest first, read-only."""
 
     model = WebhookAttempt
     fields = ["attempted_at", "status_code", "duration_ms", "response_excerpt", "error"]
-    readonly_fields = fields
-    extra = 0
-    can_delete = False
-    show_change_link = True
-
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
 
 
 @admin.register(WebhookMessage)
@@ -97,6 +94,7 @@ class WebhookMessageAdmin(ReadOnlyAdmin):
         "created_at",
         "delivered_at",
         "pretty_body",
+        "related",
     ]
     inlines = [WebhookAttemptInline]
     actions = ["resend_messages"]
@@ -104,6 +102,10 @@ class WebhookMessageAdmin(ReadOnlyAdmin):
     def get_queryset(self, request):
         # Bodies can be large: read only on a message's own page, where `pretty_body` asks for it.
         return super().get_queryset(request).defer("body")
+
+    @admin.display(description="see also")
+    def related(self, obj: WebhookMessage) -> str:
+        return staff_link("webhooks:message_detail", obj.pk)
 
     @admin.display(description="body")
     def pretty_body(self, obj: WebhookMessage) -> str:
@@ -137,7 +139,7 @@ class WebhookMessageAdmin(ReadOnlyAdmin):
 @admin.register(WebhookAttempt)
 class WebhookAttemptAdmin(ReadOnlyAdmin):
     list_display = ["id", "message_link", "webhook_type", "attempted_at", "status_code", "duration_ms", "error"]
-    list_filter = ["attempted_at"]
+    list_filter = ["attempted_at", "message__organization"]
     search_fields = ["=message__id", "message__webhook_url", "message__webhook_type"]
     list_select_related = ["message"]
     fields = ["id", "message", "attempted_at", "status_code", "duration_ms", "response_excerpt", "error"]
@@ -147,8 +149,7 @@ class WebhookAttemptAdmin(ReadOnlyAdmin):
 
     @admin.display(description="message", ordering="message_id")
     def message_link(self, obj: WebhookAttempt) -> str:
-        url = reverse("admin:webhooks_webhookmessage_change", args=[obj.message_id])
-        return format_html('<a href="{}">{}</a>', url, obj.message_id)
+        return admin_link(obj.message, obj.message_id)
 
     @admin.display(description="type", ordering="message__webhook_type")
     def webhook_type(self, obj: WebhookAttempt) -> str:

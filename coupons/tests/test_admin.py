@@ -238,3 +238,17 @@ def test_wallet_page_lists_its_transactions_in_a_fixed_number_of_queries(support
         response = support_client.get(page)
     assert response.content.decode().count("1.50 EUR") == 5
     assert len(six.captured_queries) == len(one.captured_queries)
+
+
+def test_pages_link_the_customer_the_coupon_and_the_staff_ui(support_client, applied):
+    coupon, customer = applied.coupon, applied.customer
+    coupon_page = support_client.get(url(Coupon, "change", coupon.pk)).content.decode()
+    assert f"{url(AppliedCoupon, 'changelist')}?coupon={coupon.pk}" in coupon_page
+    assert reverse("coupons:edit", args=[coupon.pk]) in coupon_page
+    applied_page = support_client.get(url(AppliedCoupon, "change", applied.pk)).content.decode()
+    assert url(Coupon, "change", coupon.pk) in applied_page
+    assert reverse("admin:customers_customer_change", args=[customer.pk]) in applied_page
+    assert reverse("customers:detail", args=[customer.pk]) in applied_page
+    assert reverse("admin:invoicing_couponcredit_changelist") + f"?applied_coupon={applied.pk}" in applied_page
+    linked = support_client.get(url(AppliedCoupon, "changelist"), {"coupon": coupon.pk})
+    assert list(linked.context["cl"].result_list) == [applied]

@@ -179,3 +179,23 @@ def test_filter_by_type_offers_every_type_we_send(support_client, everything):
     other = support_client.get(url(WebhookMessage, "changelist"), {"webhook_type": "wallet.created"})
     assert list(other.context["cl"].result_list) == []
     assert "?webhook_type=credit_note.created" in other.content.decode()
+
+
+def test_attempts_filter_by_organization_and_pages_link_the_staff_ui(support_client, everything, other_organization):
+    message, endpoint = everything[WebhookMessage], everything[WebhookEndpoint]
+    mine = support_client.get(
+        url(WebhookAttempt, "changelist"), {"message__organization__id__exact": message.organization_id}
+    )
+    assert set(mine.context["cl"].result_list) == set(message.delivery_attempts.all())
+    other = support_client.get(
+        url(WebhookAttempt, "changelist"), {"message__organization__id__exact": other_organization.pk}
+    )
+    assert list(other.context["cl"].result_list) == []
+    message_page = support_client.get(url(WebhookMessage, "change", message.pk)).content.decode()
+    assert reverse("webhooks:message_detail", args=[message.pk]) in message_page
+    assert url(WebhookEndpoint, "change", endpoint.pk) in message_page
+    endpoint_page = support_client.get(url(WebhookEndpoint, "change", endpoint.pk)).content.decode()
+    assert reverse("webhooks:endpoint_edit", args=[endpoint.pk]) in endpoint_page
+    assert f"{url(WebhookMessage, 'changelist')}?endpoint={endpoint.pk}" in endpoint_page
+    by_endpoint = support_client.get(url(WebhookMessage, "changelist"), {"endpoint": endpoint.pk})
+    assert list(by_endpoint.context["cl"].result_list) == [message]

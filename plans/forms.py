@@ -1,7 +1,7 @@
 """Staff forms for billable metrics and plans. They parse input; the services decide what is valid."""
 
-import json
-from decimal import Decimal
+import itertools
+from dataclasses import dataclass
 
 from django import forms
 
@@ -9,6 +9,17 @@ from billing.currencies import CURRENCY_CHOICES, is_currency, minor_unit_digits
 from billing.errors import DomainError
 from billing.money import from_minor_units, parse_decimal, to_minor_units
 from billing.staff_errors import add_form_errors, sentence
+from plans.charge_editor import (
+    CHARGE_MODEL_LABELS,
+    TIER_CELL_LABELS,
+    TIER_CELLS,
+    Tier,
+    fields_from_properties,
+    filled_tiers,
+    place_errors,
+    properties_from_fields,
+    starting_tiers,
+)
 from plans.charge_models import CHARGE_MODELS, validate_properties
 from plans.models import AggregationType, PlanInterval
 from plans.services import (
@@ -18,49 +29,6 @@ from plans.services import (
     metric_is_locked,
     plan_is_locked,
 )
-
-CHARGE_MODEL_LABELS = {
-    "standard": "Standard",
-    "graduated": "Graduated",
-    "package": "Package",
-    "percentage": "Percentage",
-    "volume": "Volume",
-}
-
-# One example of `properties` per charge model, shown beside the JSON field.
-PROPERTIES_EXAMPLES = {
-    "standard": {"amount": "0.5"},
-    "graduated": {
-        "graduated_ranges": [
-            {"from_value": 0, "to_value": 100, "per_unit_amount": "0.5", "flat_amount": "0"},
-            {"from_value": 101, "to_value": None, "per_unit_amount": "0.4", "flat_amount": "10"},
-        ]
-    },
-    "package": {"amount": "10", "package_size": 1000, "free_units": 0},
-    "percentage": {"rate": "1.5", "fixed_amount": "0.2"},
-    "volume": {
-        "volume_ranges": [
-            {"from_value": 0, "to_value": 100, "per_unit_amount": "0.5", "flat_amount": "0"},
-            {"from_value": 101, "to_value": None, "per_unit_amount": "0.4", "flat_amount": "10"},
-        ]
-    },
-}
-
-CHARGE_MODEL_HELP = {
-    "standard": "A price per unit.",
-    "graduated": "Each range prices the units that fall in it, plus its flat amount once reached.",
-    "package": "A price per started package of units, after the free units.",
-    "percentage": "A percentage of the aggregated amount, plus an optional fixed fee per event.",
-    "volume": "All units at the price of the one range the total falls in, plus its flat amount.",
-}
-
-
-def properties_examples() -> list[tuple[str, str, str, str]]:
-    """(model, label, help, example JSON) for each charge model, for the form's help text."""
-    return [
-        (model, CHARGE_MODEL_LABELS[model], CHARGE_MODEL_HELP[model], json.dumps(PROPERTIES_EXAMPLES[model]))
-        for model in CHARGE_MODELS
-    ]
 
 
 def _lock_reason(resource: str, locked: bool) -> str | None:
@@ -230,63 +198,184 @@ def format_amount(amount_cents: int, currency: str) -> str:
     return f"{from_minor_units(amount_cents, currency):,f} {currency}"
 
 
+# Charges ----------------------------------------------------------------------------------------
+
+
+class TiersWidget(forms.Widget):
+    """The tiers table posts each column as repeated values (`<name>-from_value`, ...), one per row in
+    page order, so that the page adds and removes rows without renumbering anything."""
+
+    def value_from_datadict(self, data, files, name) -> list[Tier]:
+        columns = [_posted_list(data, f"{name}-{cell}") for cell in TIER_CELLS]
+        return [dict(zip(TIER_CELLS, row, strict=True)) for row in itertools.zip_longest(*columns, fillvalue="")]
+
+    def value_omitted_from_data(self, data, files, name) -> bool:
+        return not any(f"{name}-{cell}" in data for cell in TIER_CELLS)
+
+
+def _posted_list(data, key: str) -> list[str]:
+    values = data.getlist(key) if hasattr(data, "getlist") else data.get(key, [])
+    return [values] if isinstance(values, str) else [str(value) for value in values]
+
+
+class TiersField(forms.Field):
+    """The rows of a tiers table, stripped, without the rows left empty; the rules judge the rest."""
+
+    widget = TiersWidget
+
+    def __init__(self, **kwargs):
+        kwargs.setdefault("required", False)
+        super().__init__(**kwargs)
+
+    def to_python(self, value) -> list[Tier]:
+        return filled_tiers(value)
+
+    def has_changed(self, initial, data) -> bool:
+        # Nothing posted (another model is chosen, its section is not sent) is no change either.
+        typed = filled_tiers(data)
+        return bool(typed) and typed != filled_tiers(initial)
+
+
+def _amount_input(label: str, help_text: str = "") -> forms.CharField:
+    return forms.CharField(
+        label=label,
+        required=False,
+        help_text=help_text,
+        widget=forms.TextInput(attrs={"inputmode": "decimal", "autocomplete": "off"}),
+    )
+
+
+def _count_input(label: str, help_text: str = "") -> forms.CharField:
+    return forms.CharField(
+        label=label,
+        required=False,
+        help_text=help_text,
+        widget=forms.TextInput(attrs={"inputmode": "numeric", "autocomplete": "off"}),
+    )
+
+
+@dataclass(frozen=True)
+class TierCell:
+    name: str  # the posted name, shared by the cells of one column
+    cell: str
+    label: str
+    value: str
+    error: str | None
+    error_id: str
+
+
+@dataclass(frozen=True)
+class TierRow:
+    number: int
+    cells: list[TierCell]
+    spare: bool = False  # a blank row to type a new tier in when the page runs no script
+
+
+SPARE_TIERS = 2
+
+
 class ChargeForm(forms.Form):
+    """One charge of a plan: its metric, its charge model and, for each model, the inputs of its
+    pricing terms. Only the chosen model's inputs are read; they make the `properties` the API takes,
+    and the charge model rules (the plan service's) judge them, each refusal next to its input."""
+
     id = forms.CharField(required=False, widget=forms.HiddenInput)
     billable_metric_id = forms.ChoiceField(label="Billable metric")
     charge_model = forms.ChoiceField(
-        label="Charge model", choices=[(model, CHARGE_MODEL_LABELS[model]) for model in CHARGE_MODELS]
+        label="Charge model",
+        choices=[(model, CHARGE_MODEL_LABELS[model]) for model in CHARGE_MODELS],
+        initial="standard",
+        widget=forms.Select(attrs={"data-charge-model": True}),
     )
-    properties = forms.CharField(
-        label="Properties (JSON)",
+    # Standard
+    amount = _amount_input("Price per unit")
+    # Package
+    package_amount = _amount_input("Price per package")
+    package_size = _count_input("Units per package")
+    free_units = _count_input("Free units", "Units of each period that are not charged. Empty: none.")
+    # Percentage
+    rate = _amount_input("Rate (%)", "Of the aggregated amount, such as 1.5.")
+    fixed_amount = _amount_input("Fixed fee per transaction", "Added for each event. Empty: none.")
+    free_units_per_events = _count_input(
+        "Free transactions", "The first events of each period pay nothing. Empty: none."
+    )
+    free_units_per_total_aggregation = _amount_input(
+        "Free amount", "This much of each period's aggregated amount is free, such as 500. Empty: none."
+    )
+    per_transaction_min_amount = _amount_input("Minimum fee per transaction", "Empty: no minimum.")
+    per_transaction_max_amount = _amount_input("Maximum fee per transaction", "Empty: no maximum.")
+    # Graduated and volume
+    tiers = TiersField(initial=starting_tiers())
+    # Any model
+    pricing_group_keys = forms.CharField(
+        label="Pricing group keys",
         required=False,
-        strip=True,
-        widget=forms.Textarea(
-            attrs={"rows": 4, "spellcheck": "false", "class": "mono", "placeholder": json.dumps({"amount": "0.5"})}
-        ),
+        help_text="Event properties, separated by commas. Stored with the charge and returned by the API.",
     )
     invoice_display_name = forms.CharField(label="Name on invoices", required=False, empty_value=None, max_length=255)
 
     def __init__(self, *args, metrics=(), **kwargs):
         super().__init__(*args, **kwargs)
         self.metrics = {str(metric.pk): metric for metric in metrics}
-        # Tall enough for the JSON it holds (pretty-printed ranges run to 15 lines and more).
-        text = self.data.get(self.add_prefix("properties")) if self.is_bound else self.initial.get("properties")
-        lines = (text or "").count("\n") + 1
-        self.fields["properties"].widget.attrs["rows"] = min(max(lines, 4), 18)
         self.fields["billable_metric_id"].choices = [
             ("", "Choose a metric"),
             *((str(metric.pk), f"{metric.name} ({metric.code})") for metric in metrics),
         ]
-
-    def clean_properties(self):
-        text = self.cleaned_data["properties"]
-        if not text:
-            return None
-        try:
-            # Decimals never go through a float: an unquoted 0.5 stays exact and the domain
-            # refuses it with the same answer as the API gives.
-            value = json.loads(text, parse_float=Decimal)
-        except ValueError as exc:
-            raise forms.ValidationError(f"This is not valid JSON ({exc.msg}, line {exc.lineno}).") from None
-        if not isinstance(value, dict):
-            raise forms.ValidationError('Enter a JSON object, such as {"amount": "0.5"}.')
-        return value
+        self.tier_cell_errors: dict[tuple[int, str], str] = {}
+        self.tier_table_errors: list[str] = []
 
     def clean(self):
         cleaned = super().clean()
         model = cleaned.get("charge_model")
         if not model or cleaned.get("DELETE"):
             return cleaned
-        # The service's own rules, run per row so that each refusal lands on its row.
-        if "properties" in cleaned:
-            _, errors = validate_properties(model, cleaned["properties"])
-            for key, codes in errors.items():
-                for code in codes:
-                    self.add_error("properties", f"{key}: {sentence(code, resource='plan', field=key)}")
+        properties = properties_from_fields(model, cleaned)
+        # The service's own rules, run per row so that each refusal lands on its row and input.
+        _, errors = validate_properties(model, properties)
+        placement = place_errors(model, properties, errors)
+        for name, messages in placement.fields.items():
+            for message in messages:
+                self.add_error(name, message)
+        for (index, cell), message in sorted(placement.cells.items()):
+            self.tier_cell_errors[(index, cell)] = message
+            self.add_error("tiers", f"Tier {index + 1}, {TIER_CELL_LABELS[cell].lower()}: {message}")
+        for message in placement.table:
+            self.tier_table_errors.append(message)
+            self.add_error("tiers", message)
+        for message in placement.elsewhere:
+            self.add_error(None, message)
         metric = self.metrics.get(cleaned.get("billable_metric_id") or "")
         if metric is not None and not charge_model_fits_metric(model, metric):
             self.add_error("charge_model", sentence("invalid_aggregation_type_or_charge_model", resource="plan"))
+        cleaned["properties"] = properties
         return cleaned
+
+    def tier_rows(self) -> list[TierRow]:
+        """The tiers table as the page shows it: the rows typed (or saved), each cell with its
+        refusal, then blank rows for a page without script."""
+        bound = self["tiers"]
+        rows = filled_tiers(bound.value()) or starting_tiers()
+        table = [
+            TierRow(number=index + 1, cells=self._tier_cells(bound.html_name, index, row))
+            for index, row in enumerate(rows)
+        ]
+        blank = dict.fromkeys(TIER_CELLS, "")
+        for index in range(len(rows), len(rows) + SPARE_TIERS):
+            table.append(TierRow(number=index + 1, cells=self._tier_cells(bound.html_name, index, blank), spare=True))
+        return table
+
+    def _tier_cells(self, name: str, index: int, row: Tier) -> list[TierCell]:
+        return [
+            TierCell(
+                name=f"{name}-{cell}",
+                cell=cell,
+                label=TIER_CELL_LABELS[cell],
+                value=row[cell],
+                error=self.tier_cell_errors.get((index, cell)),
+                error_id=f"{name}-{index}-{cell}-error",
+            )
+            for cell in TIER_CELLS
+        ]
 
     def service_row(self) -> dict:
         return {
@@ -346,10 +435,11 @@ ChargeFormSet = forms.formset_factory(
 
 
 def charge_initial(charge) -> dict:
+    """A saved charge as the editor's inputs: its model's terms filled, the other models' left blank."""
     return {
         "id": str(charge.pk),
         "billable_metric_id": str(charge.billable_metric_id),
         "charge_model": charge.charge_model,
-        "properties": json.dumps(charge.properties, indent=2),
         "invoice_display_name": charge.invoice_display_name or "",
+        **fields_from_properties(charge.charge_model, charge.properties),
     }

@@ -1,7 +1,5 @@
 """Staff pages for billable metrics and plans. The UI addresses both by internal id."""
 
-import json
-
 from django.contrib import messages
 from django.core.paginator import Paginator
 from django.shortcuts import redirect, render
@@ -14,15 +12,14 @@ from billing.staff import staff_page
 from billing.staff_errors import error_message
 from invoicing.subscriptions import delete_plan
 from plans.forms import (
-    CHARGE_MODEL_LABELS,
     BillableMetricForm,
     ChargeFormSet,
     PlanForm,
     charge_initial,
     format_amount,
-    properties_examples,
 )
 from plans.models import SubscriptionStatus
+from plans.pricing_display import describe_pricing
 from plans.selectors import (
     billable_metrics_by_name,
     get_billable_metric_by_id,
@@ -158,7 +155,8 @@ def _plan_form_page(request, *, plan=None):
         "formset": formset,
         "plan": plan,
         "metrics": metrics,
-        "examples": properties_examples(),
+        # The editor labels prices with the currency chosen above it (the script follows changes).
+        "currency": form["amount_currency"].value() or "",
     }
     return render(request, "plans/plan_form.html", context)
 
@@ -182,8 +180,9 @@ def plan_detail(request, plan_id):
     charges = [
         {
             "charge": charge,
-            "model": CHARGE_MODEL_LABELS.get(charge.charge_model, charge.charge_model),
-            "properties": json.dumps(charge.properties, indent=2),
+            "pricing": describe_pricing(
+                charge_model=charge.charge_model, properties=charge.properties, currency=plan.amount_currency
+            ),
         }
         for charge in plan.live_charges
     ]

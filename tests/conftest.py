@@ -93,5 +93,8 @@ def log_in(page: Page, shot: Shots) -> None:
     page.get_by_label("Email").fill("staff@acme.test")
     page.get_by_label("Password").fill(STAFF_PASSWORD)
     page.get_by_role("button", name="Log in").click()
-    expect(page).to_have_url(re.compile(r"/customers/$"))
+    # Staff land on the home dashboard; the tests start from the customers list.
+    expect(page).not_to_have_url(re.compile(r"/login/$"))
+    expect(page.get_by_role("navigation", name="Main")).to_be_visible()
+    page.get_by_role("navigation", name="Main").get_by_role("link", name="Customers").click()
     expect(page.get_by_role("heading", level=1)).to_contain_text("Customers")

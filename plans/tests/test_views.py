@@ -1,6 +1,5 @@
 """Staff pages for billable metrics and plans: login, lists, forms, plan view, deletion."""
 
-import json
 import re
 from datetime import timedelta
 from html import unescape
@@ -368,13 +367,18 @@ def test_create_plan_with_charges(staff_client, organization):
             {
                 "billable_metric_id": str(calls.pk),
                 "charge_model": "graduated",
-                "properties": json.dumps(graduated),
+                "tiers-from_value": ["0", "101"],
+                "tiers-to_value": ["100", ""],
+                "tiers-per_unit_amount": ["0", "0.01"],
+                "tiers-flat_amount": ["", "0"],
                 "invoice_display_name": "API calls",
             },
             {
                 "billable_metric_id": str(storage.pk),
                 "charge_model": "package",
-                "properties": '{"amount": "10", "package_size": 1000, "free_units": 0}',
+                "package_amount": "10",
+                "package_size": "1000",
+                "free_units": "",
             },
             pay_in_advance="on",
             trial_period="14",
@@ -436,23 +440,22 @@ def test_plan_duplicate_code_is_shown_next_to_the_code(staff_client, organizatio
     assert Plan.objects.count() == 1
 
 
-def test_bad_charge_properties_are_shown_on_their_row(staff_client, organization):
+def test_bad_charge_terms_are_shown_on_their_row_and_input(staff_client, organization):
     metric = make_metric(organization)
     response = staff_client.post(
         reverse("plans:plan_create"),
         plan_data(
-            {"billable_metric_id": str(metric.pk), "charge_model": "standard", "properties": '{"amount": "1"}'},
-            {"billable_metric_id": str(metric.pk), "charge_model": "standard", "properties": '{"amount": 0.5}'},
-            {"billable_metric_id": str(metric.pk), "charge_model": "package", "properties": '{"amount": "1"'},
+            {"billable_metric_id": str(metric.pk), "charge_model": "standard", "amount": "1"},
+            {"billable_metric_id": str(metric.pk), "charge_model": "standard", "amount": "0,5"},
+            {"billable_metric_id": str(metric.pk), "charge_model": "package", "package_amount": "1"},
         ),
     )
     html = response.content.decode()
     assert response.status_code == 200
-    assert field_errors(html, "charges-0-properties") == ""
-    assert 'amount: Enter an amount of 0 or more as a quoted decimal, such as "0.5".' in field_errors(
-        html, "charges-1-properties"
-    )
-    assert "This is not valid JSON" in field_errors(html, "charges-2-properties")
+    assert field_errors(html, "charges-0-amount") == ""
+    assert field_errors(html, "charges-1-amount") == "Enter a price of 0 or more, such as 0.5."
+    assert field_errors(html, "charges-2-package_size") == "Enter a whole number of units, 1 or more."
+    assert field_errors(html, "charges-2-package_amount") == ""
     assert not Plan.objects.exists() and not Charge.objects.exists()
 
 
@@ -460,7 +463,7 @@ def test_charge_needs_a_metric_of_the_organization(staff_client, organization, o
     foreign = make_metric(other_organization, "foreign")
     response = staff_client.post(
         reverse("plans:plan_create"),
-        plan_data({"billable_metric_id": str(foreign.pk), "charge_model": "standard", "properties": ""}),
+        plan_data({"billable_metric_id": str(foreign.pk), "charge_model": "standard", "amount": "1"}),
     )
     assert "Select a valid choice" in field_errors(response.content.decode(), "charges-0-billable_metric_id")
     assert "foreign" not in staff_client.get(reverse("plans:plan_create")).content.decode()
@@ -471,7 +474,7 @@ def test_percentage_on_a_latest_metric_is_shown_on_the_row(staff_client, organiz
     metric = make_metric(organization, "seats", "latest_agg", "seats")
     response = staff_client.post(
         reverse("plans:plan_create"),
-        plan_data({"billable_metric_id": str(metric.pk), "charge_model": "percentage", "properties": '{"rate": "1"}'}),
+        plan_data({"billable_metric_id": str(metric.pk), "charge_model": "percentage", "rate": "1"}),
     )
     assert "percentage model cannot price a metric aggregated with" in field_errors(
         response.content.decode(), "charges-0-charge_model"
@@ -479,13 +482,15 @@ def test_percentage_on_a_latest_metric_is_shown_on_the_row(staff_client, organiz
     assert not Plan.objects.exists()
 
 
-def test_plan_form_shows_properties_examples_and_row_template(staff_client, organization):
+def test_plan_form_has_the_charge_editor_and_its_row_template(staff_client, organization):
     make_metric(organization)
     page = staff_client.get(reverse("plans:plan_create")).content.decode()
     assert 'id="charge-row-template"' in page and 'data-row-template="charge-row-template"' in page
-    assert "graduated_ranges" in page and "volume_ranges" in page and "package_size" in page
-    assert "&quot;rate&quot;: &quot;1.5&quot;" in page
-    assert "Add a charge" in page
+    template = page[page.index('<template id="charge-row-template">') :]
+    for name in ("amount", "package_size", "rate", "per_transaction_max_amount", "tiers-from_value"):
+        assert f'name="charges-__prefix__-{name}"' in template
+    assert "<textarea" not in template and "JSON" not in page
+    assert "plans/charge_editor.js" in page and "Add a charge" in page
 
 
 def test_plan_form_without_metrics_invites_to_add_one(staff_client):
@@ -511,7 +516,7 @@ def test_plan_detail_shows_plan_and_charges(staff_client, organization):
     page = staff_client.get(reverse("plans:plan_detail", args=[plan.pk])).content.decode()
     assert "49.99 EUR" in page and "7 days" in page and "Monthly" in page
     assert "Storage" in page and "Package" in page
-    assert "&quot;package_size&quot;: 1000" in page  # pretty-printed
+    assert "10.00 EUR per package of 1,000 units" in page and "package_size" not in page
     assert "Edit plan" in page and "Delete plan" in page
 
 
@@ -530,7 +535,8 @@ def test_edit_plan_prefills_and_replaces_charges(staff_client, organization):
     kept, removed = plan.charges.order_by("created_at")
     page = staff_client.get(reverse("plans:plan_edit", args=[plan.pk])).content.decode()
     assert 'value="10.50"' in page and "Save plan" in page
-    assert f'value="{kept.pk}"' in page and "&quot;amount&quot;: &quot;2&quot;" in page
+    assert f'value="{kept.pk}"' in page
+    assert re.search(r'name="charges-1-amount" value="2"', page)
     response = staff_client.post(
         reverse("plans:plan_edit", args=[plan.pk]),
         plan_data(
@@ -538,13 +544,13 @@ def test_edit_plan_prefills_and_replaces_charges(staff_client, organization):
                 "id": str(kept.pk),
                 "billable_metric_id": str(calls.pk),
                 "charge_model": "standard",
-                "properties": '{"amount": "3"}',
+                "amount": "3",
             },
             {
                 "id": str(removed.pk),
                 "billable_metric_id": str(storage.pk),
                 "charge_model": "standard",
-                "properties": '{"amount": "2"}',
+                "amount": "2",
                 "DELETE": "on",
             },
             initial=2,
@@ -623,12 +629,16 @@ def test_a_removed_row_stays_hidden_when_the_form_comes_back_with_errors(staff_c
     response = staff_client.post(
         reverse("plans:plan_create"),
         plan_data(
-            {"billable_metric_id": str(metric.pk), "charge_model": "standard", "properties": '{"amount": "1"}'},
-            {"billable_metric_id": "", "charge_model": "standard", "properties": "", "DELETE": "on"},
+            {"billable_metric_id": str(metric.pk), "charge_model": "standard", "amount": "1"},
+            {"billable_metric_id": "", "charge_model": "standard", "amount": "", "DELETE": "on"},
             amount="",
         ),
     )
     html = response.content.decode()
     assert field_errors(html, "amount") == "This field is required."
-    assert re.search(r'<div class="charge-row" data-row hidden>\s*<input type="hidden" name="charges-1-id"', html)
+    removed_row = (
+        r'<div class="charge-editor" data-row data-charge-editor hidden>'
+        r'\s*<input type="hidden" name="charges-1-id"'
+    )
+    assert re.search(removed_row, html)
     assert field_errors(html, "charges-1-billable_metric_id") == ""

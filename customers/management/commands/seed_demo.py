@@ -55,7 +55,9 @@ DEMO_ADD_ONS = [
     {"code": "onboarding", "name": "Onboarding", "amount_cents": 25000, "amount_currency": "USD"},
     {"code": "priority_support", "name": "Priority support", "amount_cents": 9900, "amount_currency": "USD"},
 ]
-EVENTS_PER_PERIOD = 400
+# Fewer in the past periods (their invoices need usage, not volume): the demo sets up in seconds.
+EVENTS_PER_PAST_PERIOD = 150
+EVENTS_PER_CURRENT_PERIOD = 400
 MONTHS_OF_HISTORY = 6
 
 
@@ -112,7 +114,9 @@ class Command(BaseCommand):
             )
             period = period_of(subscription, subscription.started_at)
             while period.start < now:
-                self._send_events(organization, subscription.external_id, period.start, min(period.end, now), rng)
+                count = EVENTS_PER_CURRENT_PERIOD if period.end > now else EVENTS_PER_PAST_PERIOD
+                end = min(period.end, now)
+                self._send_events(organization, subscription.external_id, period.start, end, count, rng)
                 period = following_period(subscription, period)
         self._seed_coupons_add_ons_and_credits(organization)
         # The past periods are over: the billing clock invoices them (base fee and usage).
@@ -178,10 +182,10 @@ class Command(BaseCommand):
             ],
         }
 
-    def _send_events(self, organization, subscription_id: str, start, end, rng: random.Random) -> None:
+    def _send_events(self, organization, subscription_id: str, start, end, count: int, rng: random.Random) -> None:
         span = (end - start).total_seconds()
         events = []
-        for index in range(EVENTS_PER_PERIOD):
+        for index in range(count):
             code = rng.choice(["api_calls", "api_calls", "compute_minutes", "storage_gb", "active_users", "payments"])
             properties = {
                 "api_calls": {},

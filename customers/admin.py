@@ -3,19 +3,24 @@ from typing import Any
 from django import forms
 from django.contrib import admin
 from django.forms.models import BaseInlineFormSet
+from django.utils.timezone import now
+from django_countries import countries
 
+from billing.currencies import CURRENCY_CHOICES
 from billing.errors import ValidationFailed
 from billing.staff_errors import add_form_errors, sentences
+from billing.timezones import timezone_options
 from customers.forms import CUSTOMER_FACTS
 from customers.models import Customer, CustomerMetadata
 from customers.selectors import only_deleted, only_live
 from customers.services import (
+    check_customer_create,
     check_customer_update,
     create_customer,
     external_id_lock_reason,
     update_customer,
 )
-from invoicing.admin import DELETION_FIELDS
+from invoicing.admin import DELETION_FIELDS, customer_record_links
 from invoicing.customer_deletion import delete_customer
 from invoicing.models import CustomerDeletion
 
@@ -90,7 +95,17 @@ class CustomerDeletionInline(admin.StackedInline):
         return False
 
 
+def _timezone_choices() -> list[tuple[str, str]]:
+    return [("", "— (the organization's)"), *timezone_options(now())]
+
+
 class CustomerAdminForm(forms.ModelForm):
+    # Lists, as in the staff form, instead of free text the service would refuse.
+    currency = forms.TypedChoiceField(required=False, empty_value=None, choices=[("", "—"), *CURRENCY_CHOICES])
+    country = forms.TypedChoiceField(required=False, empty_value=None, choices=[("", "—"), *countries])
+    shipping_country = forms.TypedChoiceField(required=False, empty_value=None, choices=[("", "—"), *countries])
+    timezone = forms.TypedChoiceField(required=False, empty_value=None, choices=_timezone_choices)
+
     class Meta:
         model = Customer
         exclude: list[str] = []
@@ -99,8 +114,12 @@ class CustomerAdminForm(forms.ModelForm):
         cleaned = super().clean()
         data = {name: cleaned.get(name) for name in self.changed_data if name in cleaned}
         try:
-            if self.instance.pk and not self.instance._state.adding:
+            if not self.instance._state.adding:
                 check_customer_update(customer=self.instance, data=data)
+            elif cleaned.get("organization") is not None and cleaned.get("external_id"):
+                # The service's refusal next to its field, rather than a failed save.
+                data.pop("organization", None)
+                check_customer_create(organization=cleaned["organization"], data=data)
         except ValidationFailed as exc:
             reason = external_id_lock_reason(customer=self.instance)
             add_form_errors(self, exc, resource="customer", lock_reason=reason, facts=CUSTOMER_FACTS)
@@ -128,13 +147,17 @@ class CustomerAdmin(admin.ModelAdmin):
 
     form = CustomerAdminForm
     list_display = ["external_id", "name", "email", "organization", "currency", "created_at", "deleted_at"]
-    list_filter = [DeletedFilter, "organization", "payment_provider"]
-    search_fields = ["external_id", "name", "email"]
+    list_filter = [DeletedFilter, "organization", "customer_type", "finalize_zero_amount_invoice", "payment_provider"]
+    search_fields = ["external_id", "name", "firstname", "lastname", "email"]
     list_select_related = ["organization"]
-    readonly_fields = ["id", "created_at", "updated_at", "deleted_at"]
+    readonly_fields = ["id", "created_at", "updated_at", "deleted_at", "billing_records"]
     inlines = [CustomerMetadataInline]
     actions = ["soft_delete"]
     show_full_result_count = False
+
+    @admin.display(description="billing records")
+    def billing_records(self, obj):
+        return customer_record_links(obj) if obj.pk else "—"
 
     def get_inlines(self, request, obj):
         # A deleted customer's page also shows its deletion cascade.

@@ -23,7 +23,7 @@ from billing.api.schema import PAGINATION_PARAMETERS, PaginationMeta, errors
 from billing.api.views import LagoApiView
 from billing.errors import ValidationFailed
 from billing.text import is_storable
-from customers.models import Customer
+from customers.models import SHIPPING_ADDRESS_KEYS, Customer, CustomerType, FinalizeZeroAmountInvoice
 from customers.selectors import customers_to_page, get_customer_by_external_id, set_loaded_metadata, with_metadata
 from customers.services import update_customer, upsert_customer
 from invoicing.customer_deletion import delete_customer
@@ -34,10 +34,27 @@ DATETIME_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
 # Input ----------------------------------------------------------------------------------------
 
 
+def _text():
+    return serializers.CharField(required=False, allow_null=True, allow_blank=True, trim_whitespace=False)
+
+
 class BillingConfigurationInput(serializers.Serializer):
     invoice_grace_period = serializers.IntegerField(required=False, allow_null=True)
     payment_provider = serializers.CharField(required=False, allow_null=True, allow_blank=True)
     provider_customer_id = serializers.CharField(required=False, allow_null=True, allow_blank=True)
+    document_locale = serializers.CharField(
+        required=False, allow_null=True, allow_blank=True, help_text="ISO 639-1 code, such as en or fr."
+    )
+
+
+# The object under `shipping_address`; its errors name the field `shipping_<key>` (Lago's columns).
+class ShippingAddressInput(serializers.Serializer):
+    address_line1 = _text()
+    address_line2 = _text()
+    city = _text()
+    zipcode = _text()
+    state = _text()
+    country = _text()
 
 
 class MetadataInput(serializers.Serializer):
@@ -52,10 +69,6 @@ class MetadataListField(serializers.ListField):
     """Documented as metadata rows; typed loosely so that the service reports errors with its codes."""
 
 
-def _text():
-    return serializers.CharField(required=False, allow_null=True, allow_blank=True, trim_whitespace=False)
-
-
 # Documents the body in the OpenAPI schema (its docstring is the published description);
 # requests are read by `_service_data`, which the tests hold to these fields.
 class CustomerInput(serializers.Serializer):
@@ -63,6 +76,8 @@ class CustomerInput(serializers.Serializer):
 
     external_id = serializers.CharField(trim_whitespace=False)
     name = _text()
+    firstname = _text()
+    lastname = _text()
     timezone = _text()
     currency = _text()
     country = _text()
@@ -77,6 +92,16 @@ class CustomerInput(serializers.Serializer):
     zipcode = _text()
     city = _text()
     state = _text()
+    customer_type = serializers.ChoiceField(
+        choices=CustomerType.values, required=False, allow_null=True, allow_blank=True
+    )
+    net_payment_term = serializers.IntegerField(
+        required=False, allow_null=True, min_value=0, max_value=365, help_text="Days; null: the organization's."
+    )
+    finalize_zero_amount_invoice = serializers.ChoiceField(
+        choices=FinalizeZeroAmountInvoice.values, required=False, allow_null=True, help_text="null: inherit."
+    )
+    shipping_address = ShippingAddressInput(required=False)
     billing_configuration = BillingConfigurationInput(required=False)
     metadata = MetadataListField(child=serializers.DictField(), required=False, allow_null=True)
 
@@ -87,11 +112,14 @@ class CustomerUpdateInput(CustomerInput):
 
 CUSTOMER_FIELDS = frozenset(CustomerInput._declared_fields)
 BILLING_CONFIGURATION_FIELDS = frozenset(BillingConfigurationInput._declared_fields)
+SHIPPING_ADDRESS_FIELDS = frozenset(ShippingAddressInput._declared_fields)
 
 # The optional text fields of CustomerInput (`_text()`), in its declaration order, which is the
 # order of the error details.
 OPTIONAL_TEXT_FIELDS = (
     "name",
+    "firstname",
+    "lastname",
     "timezone",
     "currency",
     "country",
@@ -155,8 +183,9 @@ def _read_integer(value: Any) -> int | None:
 
 
 def _service_data(payload: dict, *, external_id_required: bool) -> dict[str, Any]:
-    """Check the JSON types of the body under `customer` and flatten `billing_configuration` into
-    the service's field names. Absent keys stay absent, so that an update never wipes them.
+    """Check the JSON types of the body under `customer` and flatten `billing_configuration` and
+    `shipping_address` (whose keys become `shipping_<key>`) into the service's field names. Absent
+    keys stay absent, at every level, so that an update never wipes them.
 
     The hand-written exception to `billing.api.input.read_input` (the upsert is a measured hot
     path): it checks what that reader checks (undeclared keys, JSON types), with the same codes.
@@ -165,6 +194,9 @@ def _service_data(payload: dict, *, external_id_required: bool) -> dict[str, Any
     documented fields; the rules (lengths, codes, metadata rows...) are the service's.
     """
     reject_unsupported(payload, CUSTOMER_FIELDS)
+    shipping = payload.get("shipping_address")
+    if isinstance(shipping, dict):
+        reject_unsupported(shipping, SHIPPING_ADDRESS_FIELDS)
     billing = payload.get("billing_configuration")
     if isinstance(billing, dict):
         reject_unsupported(billing, BILLING_CONFIGURATION_FIELDS)
@@ -173,13 +205,23 @@ def _service_data(payload: dict, *, external_id_required: bool) -> dict[str, Any
     billing_data: dict[str, Any] = {}
     errors: dict[str, list[str]] = {}
 
-    def take(source: dict, target: dict, field: str, read, **options) -> None:
+    def take(source: dict, target: dict, field: str, read, name: str | None = None, **options) -> None:
+        """Read `source[field]`, if sent, into `target[name]` (the service's name, `field` unless given)."""
         if field not in source:
             return
+        name = name or field
         try:
-            target[field] = read(source[field], **options)
+            target[name] = read(source[field], **options)
         except _Refused as refused:
-            errors[field] = [refused.code]
+            errors[name] = [refused.code]
+
+    def nested(field: str) -> dict | None:
+        """The object sent under `field`, or None (an error recorded) when it is not one."""
+        value = payload[field]
+        if isinstance(value, dict):
+            return value
+        errors[field] = ["value_is_mandatory" if value is None else "value_is_invalid"]
+        return None
 
     if "external_id" in payload:
         take(payload, data, "external_id", _read_text, allow_null=False, allow_blank=False)
@@ -187,16 +229,20 @@ def _service_data(payload: dict, *, external_id_required: bool) -> dict[str, Any
         errors["external_id"] = ["value_is_mandatory"]
     for field in OPTIONAL_TEXT_FIELDS:
         take(payload, data, field, _read_text)
+    take(payload, data, "customer_type", _read_text)
+    take(payload, data, "net_payment_term", _read_integer)
+    take(payload, data, "finalize_zero_amount_invoice", _read_text)
 
-    if "billing_configuration" in payload:
-        if billing is None:
-            errors["billing_configuration"] = ["value_is_mandatory"]
-        elif not isinstance(billing, dict):
-            errors["billing_configuration"] = ["value_is_invalid"]
-        else:
-            take(billing, billing_data, "invoice_grace_period", _read_integer)
-            take(billing, billing_data, "payment_provider", _read_text, trim=True)
-            take(billing, billing_data, "provider_customer_id", _read_text, trim=True)
+    # As `billing_configuration` below: each key absent from the object keeps its stored value.
+    if "shipping_address" in payload and nested("shipping_address") is not None:
+        for key in SHIPPING_ADDRESS_KEYS:
+            take(shipping, data, key, _read_text, name=f"shipping_{key}")
+
+    if "billing_configuration" in payload and nested("billing_configuration") is not None:
+        take(billing, billing_data, "invoice_grace_period", _read_integer)
+        take(billing, billing_data, "payment_provider", _read_text, trim=True)
+        take(billing, billing_data, "provider_customer_id", _read_text, trim=True)
+        take(billing, billing_data, "document_locale", _read_text, trim=True)
 
     if "metadata" in payload:
         rows = payload["metadata"]
@@ -237,6 +283,16 @@ class BillingConfigurationOutput(serializers.Serializer):
     invoice_grace_period = serializers.IntegerField(allow_null=True)
     payment_provider = serializers.CharField(allow_null=True)
     provider_customer_id = serializers.CharField(allow_null=True)
+    document_locale = serializers.CharField(allow_null=True)
+
+
+class ShippingAddressOutput(serializers.Serializer):
+    address_line1 = serializers.CharField(allow_null=True)
+    address_line2 = serializers.CharField(allow_null=True)
+    city = serializers.CharField(allow_null=True)
+    zipcode = serializers.CharField(allow_null=True)
+    state = serializers.CharField(allow_null=True)
+    country = serializers.CharField(allow_null=True)
 
 
 # Documents `customer_payload`, the customer's one writer; a test holds them to each other. (Comments
@@ -245,6 +301,9 @@ class CustomerOutput(serializers.Serializer):
     lago_id = serializers.UUIDField(source="id")
     external_id = serializers.CharField()
     name = serializers.CharField(allow_null=True)
+    firstname = serializers.CharField(allow_null=True)
+    lastname = serializers.CharField(allow_null=True)
+    customer_type = serializers.ChoiceField(choices=CustomerType.values, allow_null=True)
     created_at = serializers.DateTimeField(format=DATETIME_FORMAT)
     updated_at = serializers.DateTimeField(format=DATETIME_FORMAT)
     country = serializers.CharField(allow_null=True)
@@ -262,7 +321,10 @@ class CustomerOutput(serializers.Serializer):
     currency = serializers.CharField(allow_null=True)
     timezone = serializers.CharField(allow_null=True)
     applicable_timezone = serializers.CharField()
+    net_payment_term = serializers.IntegerField(allow_null=True)
+    finalize_zero_amount_invoice = serializers.ChoiceField(choices=FinalizeZeroAmountInvoice.values)
     billing_configuration = BillingConfigurationOutput(source="*")
+    shipping_address = ShippingAddressOutput()
     metadata = MetadataOutput(many=True)
     taxes = serializers.SerializerMethodField()
 
@@ -290,6 +352,9 @@ def customer_payload(customer: Customer) -> dict[str, Any]:
         "lago_id": str(customer.id),
         "external_id": customer.external_id,
         "name": customer.name,
+        "firstname": customer.firstname,
+        "lastname": customer.lastname,
+        "customer_type": customer.customer_type,
         "created_at": _timestamp(customer.created_at),
         "updated_at": _timestamp(customer.updated_at),
         "country": customer.country,
@@ -307,11 +372,15 @@ def customer_payload(customer: Customer) -> dict[str, Any]:
         "currency": customer.currency,
         "timezone": customer.timezone,
         "applicable_timezone": customer.applicable_timezone,
+        "net_payment_term": customer.net_payment_term,
+        "finalize_zero_amount_invoice": customer.finalize_zero_amount_invoice,
         "billing_configuration": {
             "invoice_grace_period": customer.invoice_grace_period,
             "payment_provider": customer.payment_provider,
             "provider_customer_id": customer.provider_customer_id,
+            "document_locale": customer.document_locale,
         },
+        "shipping_address": customer.shipping_address,
         "metadata": [
             {
                 "lago_id": str(item.id),

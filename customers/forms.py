@@ -8,7 +8,15 @@ from billing.currencies import CURRENCY_CHOICES
 from billing.errors import DomainError
 from billing.staff_errors import add_form_errors
 from billing.timezones import timezone_options
-from customers.models import METADATA_KEY_MAX_LENGTH, METADATA_MAX_ROWS, METADATA_VALUE_MAX_LENGTH, PaymentProvider
+from customers.document_locales import DOCUMENT_LOCALE_CHOICES
+from customers.models import (
+    METADATA_KEY_MAX_LENGTH,
+    METADATA_MAX_ROWS,
+    METADATA_VALUE_MAX_LENGTH,
+    CustomerType,
+    FinalizeZeroAmountInvoice,
+    PaymentProvider,
+)
 from customers.services import external_id_lock_reason
 
 # The limits the customer sentences name (billing.staff_errors cannot import them).
@@ -18,6 +26,9 @@ CUSTOMER_FACTS = {"max_rows": METADATA_MAX_ROWS}
 FIELD_ORDER = [
     "name",
     "external_id",
+    "firstname",
+    "lastname",
+    "customer_type",
     "timezone",
     "currency",
     "legal_name",
@@ -32,9 +43,24 @@ FIELD_ORDER = [
     "city",
     "state",
     "country",
+    "net_payment_term",
+    "document_locale",
+    "finalize_zero_amount_invoice",
     "payment_provider",
     "provider_customer_id",
 ]
+SHIPPING_FIELDS = [
+    "shipping_address_line1",
+    "shipping_address_line2",
+    "shipping_zipcode",
+    "shipping_city",
+    "shipping_state",
+    "shipping_country",
+]
+# Choice fields whose empty option means NULL.
+OPTIONAL_CHOICES = ("currency", "country", "shipping_country", "customer_type", "document_locale", "payment_provider")
+# Sent with the shipping fields, so that a form that did not show them never writes them.
+SHIPPING_SHOWN = "shipping_address_shown"
 
 
 def _optional(label: str, **kwargs) -> forms.CharField:
@@ -43,6 +69,9 @@ def _optional(label: str, **kwargs) -> forms.CharField:
 
 class CustomerForm(forms.Form):
     name = forms.CharField(label="Name", max_length=255)
+    firstname = _optional("First name")
+    lastname = _optional("Last name")
+    customer_type = forms.ChoiceField(label="Customer type", required=False, choices=[("", "—"), *CustomerType.choices])
     external_id = forms.CharField(
         label="External ID",
         max_length=255,
@@ -69,15 +98,51 @@ class CustomerForm(forms.Form):
     city = _optional("City")
     state = _optional("State")
     country = forms.ChoiceField(label="Country", required=False, choices=[("", "—"), *countries])
+    # The same labels as the billing address: the section's heading tells them apart.
+    shipping_address_line1 = _optional("Address line 1")
+    shipping_address_line2 = _optional("Address line 2")
+    shipping_zipcode = _optional("Zip code")
+    shipping_city = _optional("City")
+    shipping_state = _optional("State")
+    shipping_country = forms.ChoiceField(label="Country", required=False, choices=[("", "—"), *countries])
+    net_payment_term = forms.IntegerField(
+        label="Net payment term (days)",
+        required=False,
+        help_text="Days between an invoice's issuing date and its due date. Empty: the organization's term.",
+        widget=forms.NumberInput(attrs={"min": 0, "max": 365}),
+    )
+    document_locale = forms.ChoiceField(
+        label="Document language",
+        required=False,
+        choices=[("", "—"), *DOCUMENT_LOCALE_CHOICES],
+        help_text="The language of the customer's invoices (ISO 639-1).",
+    )
+    finalize_zero_amount_invoice = forms.ChoiceField(
+        label="Zero-amount invoices",
+        required=False,
+        choices=FinalizeZeroAmountInvoice.choices,
+        initial=FinalizeZeroAmountInvoice.INHERIT,
+        help_text="An invoice whose fees add up to zero: finalized with a number, or closed without one.",
+    )
     payment_provider = forms.ChoiceField(
         label="Payment provider", required=False, choices=[("", "None"), *PaymentProvider.choices]
     )
     provider_customer_id = _optional("Provider customer ID")
 
-    def __init__(self, *args, customer=None, **kwargs):
+    def __init__(self, *args, customer=None, shipping_requested: bool = False, **kwargs):
         if customer is not None:
-            kwargs["initial"] = {name: getattr(customer, name) or "" for name in self.base_fields}
+            # "" for NULL, but a 0-day payment term stays 0.
+            kwargs["initial"] = {name: _initial(getattr(customer, name)) for name in self.base_fields}
         super().__init__(*args, **kwargs)
+        # The shipping address is offered once asked for, or when the customer has one. Until then
+        # its fields are not on the page at all, so they can neither be sent nor clear anything.
+        if self.is_bound:
+            self.shows_shipping_address = SHIPPING_SHOWN in self.data
+        else:
+            self.shows_shipping_address = shipping_requested or (customer is not None and customer.has_shipping_address)
+        if not self.shows_shipping_address:
+            for name in SHIPPING_FIELDS:
+                del self.fields[name]
         # The service's own predicate: the field is offered locked exactly when a change is refused.
         self.lock_reason = external_id_lock_reason(customer=customer) if customer is not None else None
         if self.lock_reason:
@@ -88,9 +153,13 @@ class CustomerForm(forms.Form):
         self.timezone_options = timezone_options(timezone.now())
 
     def service_data(self) -> dict:
-        data = {name: self.cleaned_data.get(name) for name in FIELD_ORDER}
-        for name in ("currency", "country", "payment_provider"):
-            data[name] = data[name] or None
+        """The fields the form showed, as the customer services take them."""
+        names = FIELD_ORDER + (SHIPPING_FIELDS if self.shows_shipping_address else [])
+        data = {name: self.cleaned_data.get(name) for name in names}
+        for name in OPTIONAL_CHOICES:
+            if name in data:
+                data[name] = data[name] or None
+        data["finalize_zero_amount_invoice"] = data["finalize_zero_amount_invoice"] or FinalizeZeroAmountInvoice.INHERIT
         return data
 
     def add_service_errors(self, error: DomainError) -> list[str]:
@@ -106,7 +175,7 @@ class CustomerForm(forms.Form):
         return [item.text for item in metadata]
 
     def account_fields(self):
-        return [self[name] for name in ("name", "external_id", "timezone")]
+        return [self[name] for name in ("name", "external_id", "timezone", "firstname", "lastname", "customer_type")]
 
     def company_fields(self):
         return [
@@ -117,8 +186,18 @@ class CustomerForm(forms.Form):
     def address_fields(self):
         return [self[name] for name in ("address_line1", "address_line2", "zipcode", "city", "state", "country")]
 
+    def shipping_fields(self):
+        return [self[name] for name in SHIPPING_FIELDS] if self.shows_shipping_address else []
+
+    def invoicing_fields(self):
+        return [self[name] for name in ("net_payment_term", "document_locale", "finalize_zero_amount_invoice")]
+
     def provider_fields(self):
         return [self["payment_provider"], self["provider_customer_id"]]
+
+
+def _initial(value):
+    return "" if value is None else value
 
 
 class MetadataForm(forms.Form):

@@ -12,12 +12,27 @@ EXTERNAL_ID_MAX_LENGTH = 255
 METADATA_MAX_ROWS = 5
 METADATA_KEY_MAX_LENGTH = 20
 METADATA_VALUE_MAX_LENGTH = 100
+# The keys of Lago's `shipping_address` object, in its order; each is stored as `shipping_<key>`.
+SHIPPING_ADDRESS_KEYS = ("address_line1", "address_line2", "city", "zipcode", "state", "country")
 
 
 class PaymentProvider(models.TextChoices):
     STRIPE = "stripe", "Stripe"
     GOCARDLESS = "gocardless", "GoCardless"
     ADYEN = "adyen", "Adyen"
+
+
+class CustomerType(models.TextChoices):
+    COMPANY = "company", "Company"
+    INDIVIDUAL = "individual", "Individual"
+
+
+class FinalizeZeroAmountInvoice(models.TextChoices):
+    """What happens to an invoice of the customer whose fees add up to zero (Lago's values)."""
+
+    INHERIT = "inherit", "As the organization does (finalize)"
+    FINALIZE = "finalize", "Finalize"
+    SKIP = "skip", "Skip: close it without a number"
 
 
 class LiveCustomerManager(models.Manager):
@@ -37,6 +52,9 @@ class Customer(models.Model):
     organization = models.ForeignKey(Organization, on_delete=models.PROTECT, related_name="customers")
     external_id = models.CharField(max_length=EXTERNAL_ID_MAX_LENGTH)
     name = models.CharField(max_length=NAME_MAX_LENGTH, null=True, blank=True)
+    firstname = models.CharField(max_length=NAME_MAX_LENGTH, null=True, blank=True)
+    lastname = models.CharField(max_length=NAME_MAX_LENGTH, null=True, blank=True)
+    customer_type = models.CharField(max_length=20, choices=CustomerType.choices, null=True, blank=True)
     timezone = models.CharField(max_length=64, null=True, blank=True)
     currency = models.CharField(max_length=3, null=True, blank=True)
 
@@ -52,11 +70,26 @@ class Customer(models.Model):
     city = models.CharField(max_length=255, null=True, blank=True)
     state = models.CharField(max_length=255, null=True, blank=True)
     country = models.CharField(max_length=2, null=True, blank=True)
+    # Lago's `shipping_address` object, one column per key (Lago's column names).
+    shipping_address_line1 = models.CharField(max_length=255, null=True, blank=True)
+    shipping_address_line2 = models.CharField(max_length=255, null=True, blank=True)
+    shipping_zipcode = models.CharField(max_length=255, null=True, blank=True)
+    shipping_city = models.CharField(max_length=255, null=True, blank=True)
+    shipping_state = models.CharField(max_length=255, null=True, blank=True)
+    shipping_country = models.CharField(max_length=2, null=True, blank=True)
 
     payment_provider = models.CharField(max_length=20, choices=PaymentProvider.choices, null=True, blank=True)
     provider_customer_id = models.CharField(max_length=255, null=True, blank=True)
     invoice_grace_period = models.PositiveIntegerField(null=True, blank=True)
     net_payment_term = models.PositiveIntegerField(null=True, blank=True)  # None: the organization's
+    document_locale = models.CharField(max_length=2, null=True, blank=True)  # ISO 639-1; None: not chosen
+    # The database default too: rows written by bulk loads (the benchmarks' COPY) get it.
+    finalize_zero_amount_invoice = models.CharField(
+        max_length=10,
+        choices=FinalizeZeroAmountInvoice.choices,
+        default=FinalizeZeroAmountInvoice.INHERIT,
+        db_default=FinalizeZeroAmountInvoice.INHERIT,
+    )
 
     created_at = models.DateTimeField(default=now, editable=False)
     updated_at = models.DateTimeField(auto_now=True)
@@ -95,6 +128,20 @@ class Customer(models.Model):
         if self.net_payment_term is not None:
             return self.net_payment_term
         return self.organization.net_payment_term
+
+    @property
+    def shipping_address(self) -> dict[str, str | None]:
+        return {key: getattr(self, f"shipping_{key}") for key in SHIPPING_ADDRESS_KEYS}
+
+    @property
+    def has_shipping_address(self) -> bool:
+        return any(self.shipping_address.values())
+
+    @property
+    def finalizes_zero_amount_invoices(self) -> bool:
+        """Whether an invoice whose fees add up to zero is finalized (else it is closed, as Lago
+        does). `inherit` follows the organization, and organizations always finalize them."""
+        return self.finalize_zero_amount_invoice != FinalizeZeroAmountInvoice.SKIP
 
     @property
     def is_deleted(self) -> bool:

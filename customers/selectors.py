@@ -66,14 +66,17 @@ def only_deleted(queryset: QuerySet[Customer]) -> QuerySet[Customer]:
 
 
 def list_customers(*, organization: Organization, search: str = "") -> QuerySet[Customer]:
-    """Live customers, newest first, optionally matching `search` in name, external id, email or
-    legal name. Relations are left to the caller (`with_metadata` for the API)."""
+    """Live customers, newest first, optionally matching `search` in name, first name, last name,
+    external id, email or legal name (Lago's `search_term`). Relations are left to the caller
+    (`with_metadata` for the API)."""
     queryset = Customer.live.filter(organization=organization)
     # PostgreSQL text cannot hold NUL; no stored value contains one, so it can only narrow nothing.
     search = search.replace("\x00", "").strip()
     if search:
         queryset = queryset.filter(
             Q(name__icontains=search)
+            | Q(firstname__icontains=search)
+            | Q(lastname__icontains=search)
             | Q(external_id__icontains=search)
             | Q(email__icontains=search)
             | Q(legal_name__icontains=search)

@@ -17,6 +17,7 @@ from billing.currencies import is_currency
 from billing.errors import NotFound, ValidationFailed
 from billing.text import is_storable
 from billing.timezones import is_timezone
+from customers.document_locales import is_document_locale
 from customers.models import (
     EXTERNAL_ID_MAX_LENGTH,
     METADATA_KEY_MAX_LENGTH,
@@ -25,6 +26,8 @@ from customers.models import (
     NAME_MAX_LENGTH,
     Customer,
     CustomerMetadata,
+    CustomerType,
+    FinalizeZeroAmountInvoice,
     LiveCustomerCount,
     PaymentProvider,
 )
@@ -34,6 +37,8 @@ from webhooks.services import emit, outbox_cte, sent_on_commit
 
 # Optional free-text fields: NULL when absent, at most 255 characters.
 TEXT_FIELDS = (
+    "firstname",
+    "lastname",
     "legal_name",
     "legal_number",
     "tax_identification_number",
@@ -45,13 +50,20 @@ TEXT_FIELDS = (
     "zipcode",
     "city",
     "state",
+    "shipping_address_line1",
+    "shipping_address_line2",
+    "shipping_zipcode",
+    "shipping_city",
+    "shipping_state",
     "provider_customer_id",
 )
 WRITABLE_FIELDS = frozenset(
     TEXT_FIELDS
     + ("external_id", "name", "timezone", "currency", "country", "payment_provider", "invoice_grace_period")
-    + ("net_payment_term",)
+    + ("net_payment_term", "shipping_country", "customer_type", "document_locale", "finalize_zero_amount_invoice")
 )
+# What a new customer holds in a NOT NULL column it was not sent (the others hold NULL).
+NEW_CUSTOMER_DEFAULTS = {"finalize_zero_amount_invoice": FinalizeZeroAmountInvoice.INHERIT.value}
 MAX_GRACE_PERIOD_DAYS = 365
 MAX_NET_PAYMENT_TERM_DAYS = 365
 
@@ -154,12 +166,35 @@ def _clean_fields(data: dict[str, Any]) -> tuple[dict[str, Any], dict[str, list[
             fail("currency", "value_is_invalid")
         cleaned["currency"] = value
 
-    if "country" in data:
-        value, error = _clean_optional_text(data["country"], 2)
-        value = value.upper() if value else value
-        if error or (value is not None and value not in countries):
-            fail("country", "not_a_valid_country_code")
-        cleaned["country"] = value
+    for field in ("country", "shipping_country"):
+        if field in data:
+            value, error = _clean_optional_text(data[field], 2)
+            value = value.upper() if value else value
+            if error or (value is not None and value not in countries):
+                fail(field, "not_a_valid_country_code")
+            cleaned[field] = value
+
+    if "customer_type" in data:
+        value, error = _clean_optional_text(data["customer_type"], 20)
+        if error or (value is not None and value not in CustomerType.values):
+            fail("customer_type", "value_is_invalid")
+        cleaned["customer_type"] = value
+
+    if "document_locale" in data:  # ISO 639-1, any case; stored in lower case
+        value, error = _clean_optional_text(data["document_locale"], 2)
+        value = value.lower() if value else value
+        if error or (value is not None and not is_document_locale(value)):
+            fail("document_locale", "value_is_invalid")
+        cleaned["document_locale"] = value
+
+    if "finalize_zero_amount_invoice" in data:
+        # Lago's rule and code: null means inherit; anything but its three values is refused.
+        value = data["finalize_zero_amount_invoice"]
+        if value is None:
+            value = FinalizeZeroAmountInvoice.INHERIT.value
+        if value not in FinalizeZeroAmountInvoice.values:
+            fail("finalize_zero_amount_invoice", "invalid_value")
+        cleaned["finalize_zero_amount_invoice"] = value
 
     if "payment_provider" in data:
         value, error = _clean_optional_text(data["payment_provider"], 20)
@@ -337,6 +372,13 @@ def _check_external_id_change(customer: Customer, new_external_id: str) -> None:
         raise ValidationFailed({"external_id": ["value_already_exist"]})
 
 
+def check_customer_create(*, organization: Organization, data: dict[str, Any]) -> None:
+    """Raise what `create_customer` would raise for `data` (bar a concurrent insert), without writing."""
+    fields, _ = _validate({"external_id": None, **data})
+    if _external_id_taken(organization, fields["external_id"]):
+        raise ValidationFailed({"external_id": ["value_already_exist"]})
+
+
 def check_customer_update(*, customer: Customer, data: dict[str, Any]) -> None:
     """Raise what `update_customer` would raise for `data`, without writing anything."""
     fields, _ = _validate(data)
@@ -399,6 +441,7 @@ def _upsert_row(organization: Organization, fields: dict[str, Any]) -> tuple[Cus
     now = timezone.now()
     values = {
         **dict.fromkeys(WRITABLE_FIELDS),
+        **NEW_CUSTOMER_DEFAULTS,
         **fields,
         "id": uuid.uuid4(),
         "organization": organization.pk,

@@ -16,6 +16,7 @@ from billing.errors import NotFound, ValidationFailed
 from billing.staff import staff_page
 from billing.staff_errors import error_message
 from coupons.customer_views import customer_coupons_section
+from customers.document_locales import ISO_639_1
 from customers.forms import AssignPlanForm, CustomerForm, MetadataFormSet, metadata_rows
 from customers.selectors import customers_to_page, get_customer
 from customers.services import create_customer, update_customer
@@ -75,7 +76,7 @@ def _form_page(request, *, customer=None):
         {"id": str(item.id), "key": item.key, "value": item.value, "display_in_invoice": item.display_in_invoice}
         for item in (customer.metadata.all() if customer is not None else [])
     ]
-    form = CustomerForm(request.POST or None, customer=customer)
+    form = CustomerForm(request.POST or None, customer=customer, shipping_requested=request.GET.get("shipping") == "1")
     formset = MetadataFormSet(request.POST or None, initial=metadata_initial, prefix="metadata")
     metadata_errors: list[str] = []
     creating = customer is None
@@ -124,6 +125,8 @@ def customer_detail(request, customer_id, tab="overview"):
         "tabs": TABS,
         "tab": tab,
         "country_name": countries.name(customer.country) if customer.country else "",
+        "shipping_country_name": countries.name(customer.shipping_country) if customer.shipping_country else "",
+        "document_language": ISO_639_1.get(customer.document_locale or "", ""),
         "emails": [address.strip() for address in (customer.email or "").split(",")],
         # The Actions menu offers "Top up" instead of "Add a wallet" while one is active.
         "active_wallet": active_wallet(customer=customer),

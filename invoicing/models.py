@@ -4,6 +4,7 @@ from django.db import models
 from django.db.models import Q
 from django.utils.timezone import now
 
+from billing.money import from_minor_units
 from coupons.models import AppliedCoupon
 from customers.models import Customer
 from organizations.models import Organization
@@ -22,6 +23,9 @@ class InvoiceStatus(models.TextChoices):
     DRAFT = "draft", "Draft"
     FINALIZED = "finalized", "Finalized"
     VOIDED = "voided", "Voided"
+    # Lago's: an invoice with nothing billed (its fees add up to zero) of a customer who skips
+    # those. It keeps its fees and provisional number, takes no number, and nothing is due.
+    CLOSED = "closed", "Closed"
 
 
 class PaymentStatus(models.TextChoices):
@@ -69,7 +73,8 @@ class Invoice(models.Model):
                 name="invoice_sequential_id_unique",
             ),
             models.CheckConstraint(
-                condition=Q(status="draft") | Q(sequential_id__isnull=False), name="invoice_numbered_unless_draft"
+                condition=Q(status__in=["draft", "closed"]) | Q(sequential_id__isnull=False),
+                name="invoice_numbered_unless_draft",
             ),
         ]
         indexes = [
@@ -166,7 +171,7 @@ class Fee(models.Model):
         ordering = ["created_at", "fee_type", "description"]
 
     def __str__(self) -> str:
-        return f"{self.description}: {self.amount_cents} {self.currency}"
+        return f"{self.description}: {from_minor_units(self.amount_cents, self.currency)} {self.currency}"
 
 
 class InvoiceSequence(models.Model):

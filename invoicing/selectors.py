@@ -95,7 +95,7 @@ def get_invoice(*, organization: Organization, invoice_id) -> Invoice:
 
 
 def customer_invoices(*, customer) -> dict[str, list[Invoice]]:
-    """A customer's invoices for its Invoices tab: drafts, and the others (finalized or voided)."""
+    """A customer's invoices for its Invoices tab: drafts, and the others (finalized, voided or closed)."""
     invoices = list(
         Invoice.objects.filter(customer=customer).select_related("organization").order_by("-created_at", "id")
     )
@@ -157,6 +157,7 @@ def customer_billing_details(customer: Customer) -> dict:
     ]
     snapshot = {field: getattr(customer, field) for field in fields}
     snapshot["applicable_timezone"] = customer.applicable_timezone
+    snapshot["shipping_address"] = customer.shipping_address
     snapshot["metadata"] = [
         {"key": item.key, "value": item.value} for item in customer.metadata.all() if item.display_in_invoice
     ]

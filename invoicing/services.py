@@ -222,6 +222,9 @@ def finalize_invoice(
     """Refresh a draft, give it the organization's next number and freeze it. Idempotent: a
     finalized invoice is returned as it is, so a retried task never takes a second number.
 
+    An invoice whose fees add up to zero, of a customer who skips those
+    (`finalize_zero_amount_invoice`), is closed instead, as Lago does: no number, no message.
+
     `refresh=False` is for an invoice built a moment ago in the caller's transaction: its fees are
     current and no one else can see the row yet, so it is neither recomputed nor read again; the
     caller may pass its `fees` (with their charges and subscriptions) for the same reason, and those
@@ -242,9 +245,15 @@ def finalize_invoice(
         Fee.objects.bulk_create([fee for fee in fees if fee._state.adding])
     apply_credit_notes(invoice)
     apply_prepaid_credits(invoice, at=at)
+    invoice.customer_snapshot = customer_billing_details(customer)
+    if invoice.fees_amount_cents == 0 and not customer.finalizes_zero_amount_invoices:
+        # Nothing was billed, so coupons, credit notes and the wallet took nothing above. The
+        # closed invoice keeps its fees and still closes its period: the clock never bills it again.
+        invoice.status = InvoiceStatus.CLOSED
+        invoice.save()
+        return invoice
     invoice.sequential_id = next_sequential_id(invoice.organization_id)
     invoice.number = final_number(customer.organization, invoice.sequential_id)
-    invoice.customer_snapshot = customer_billing_details(customer)
     invoice.status = InvoiceStatus.FINALIZED
     invoice.finalized_at = at
     invoice.save()

@@ -10,12 +10,14 @@ from django.utils import timezone
 from customers.api import (
     BILLING_CONFIGURATION_FIELDS,
     OPTIONAL_TEXT_FIELDS,
+    SHIPPING_ADDRESS_FIELDS,
     BillingConfigurationInput,
     CustomerInput,
     CustomerOutput,
+    ShippingAddressInput,
     customer_payload,
 )
-from customers.models import Customer
+from customers.models import SHIPPING_ADDRESS_KEYS, Customer
 from customers.selectors import get_customer_by_external_id
 from customers.services import create_customer, recount_live_customers
 from customers.tests.factories import CustomerFactory, CustomerMetadataFactory
@@ -67,6 +69,7 @@ def test_create_returns_lago_shape(api):
         "invoice_grace_period": 3,
         "payment_provider": "stripe",
         "provider_customer_id": "cus_1",
+        "document_locale": None,
     }
     [metadata] = customer["metadata"]
     assert metadata["key"] == "crm" and metadata["display_in_invoice"] is True and metadata["lago_id"]
@@ -494,8 +497,18 @@ def test_an_update_reads_json_types_the_same_way_without_requiring_the_external_
 
 def test_the_input_reader_knows_every_documented_field():
     documented = list(CustomerInput._declared_fields)
-    assert documented == ["external_id", *OPTIONAL_TEXT_FIELDS, "billing_configuration", "metadata"]
+    assert documented == [
+        "external_id",
+        *OPTIONAL_TEXT_FIELDS,
+        "customer_type",
+        "net_payment_term",
+        "finalize_zero_amount_invoice",
+        "shipping_address",
+        "billing_configuration",
+        "metadata",
+    ]
     assert BILLING_CONFIGURATION_FIELDS == set(BillingConfigurationInput._declared_fields)
+    assert SHIPPING_ADDRESS_FIELDS == set(ShippingAddressInput._declared_fields) == set(SHIPPING_ADDRESS_KEYS)
 
 
 def test_the_customer_object_is_the_documented_one(organization):
@@ -523,6 +536,15 @@ def test_the_customer_object_is_the_documented_one(organization):
             "payment_provider": "stripe",
             "provider_customer_id": "cus_1",
             "invoice_grace_period": 3,
+            "firstname": "Ada",
+            "lastname": "Lovelace",
+            "customer_type": "company",
+            "net_payment_term": 30,
+            "document_locale": "fr",
+            "finalize_zero_amount_invoice": "skip",
+            "shipping_address_line1": "5 Dock Road",
+            "shipping_city": "Rotterdam",
+            "shipping_country": "NL",
             "metadata": [{"key": "b", "value": "2"}, {"key": "a", "value": "1", "display_in_invoice": True}],
         },
     )

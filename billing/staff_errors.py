@@ -36,6 +36,10 @@ SENTENCES: dict[str | tuple[str, str] | tuple[str, str, str], str] = {
     # Subscriptions.
     ("subscription", "value_already_exist"): "A live subscription already uses this external ID.",
     "currencies_does_not_match": "The plan's currency differs from the customer's currency.",
+    ("subscription", "currencies_does_not_match"): (
+        "This plan is priced in {plan_currency} and the customer is billed in {customer_currency}: "
+        "choose a plan in {customer_currency}."
+    ),
     "invalid_date": "Enter a valid start date.",
     "plan_not_found": "This plan no longer exists: choose another one.",
     # Terminating a subscription that is no longer live.

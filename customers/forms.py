@@ -262,6 +262,12 @@ class AssignPlanForm(forms.Form):
         self.fields["plan"].queryset = plans
         self.fields["plan"].label_from_instance = lambda plan: f"{plan.name} ({plan.code}, {plan.interval})"
 
-    def add_service_errors(self, error: DomainError) -> None:
-        """Put the subscription service's refusal next to the field it concerns."""
-        add_form_errors(self, error, resource="subscription", fields=SUBSCRIPTION_FIELDS)
+    def add_service_errors(self, error: DomainError, *, customer) -> None:
+        """Put the subscription service's refusal next to the field it concerns, naming the two
+        currencies when they differ."""
+        plan = self.cleaned_data.get("plan")
+        facts = {
+            "plan_currency": plan.amount_currency if plan else "",
+            "customer_currency": customer.currency or "",
+        }
+        add_form_errors(self, error, resource="subscription", fields=SUBSCRIPTION_FIELDS, facts=facts)

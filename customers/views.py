@@ -203,7 +203,7 @@ def customer_assign_plan(request, customer_id):
         try:
             create_subscription(organization=request.organization, data=data)
         except (ValidationFailed, NotFound) as exc:  # NotFound: the plan was deleted meanwhile
-            form.add_service_errors(exc)
+            form.add_service_errors(exc, customer=customer)
         else:
             messages.success(request, "Plan assigned.")
             return redirect("customers:tab", customer.pk, "subscriptions")

@@ -12,7 +12,7 @@ from customers.models import Customer
 from customers.tests.factories import CustomerFactory, CustomerMetadataFactory
 from organizations.tests.factories import UserFactory
 from plans.models import Subscription
-from plans.tests.factories import SubscriptionFactory
+from plans.tests.factories import PlanFactory, SubscriptionFactory
 
 
 def form_data(**overrides) -> dict:
@@ -292,3 +292,17 @@ def test_terminate_only_reaches_the_customers_own_subscriptions(staff_client, or
     assert staff_client.post(terminate_url(customer, neighbour)).status_code == 404
     assert staff_client.post(terminate_url(foreign.customer, foreign)).status_code == 404
     assert set(Subscription.objects.values_list("status", flat=True)) == {"active"}
+
+
+def test_assigning_a_plan_in_another_currency_names_both_currencies(staff_client, organization):
+    customer = CustomerFactory(organization=organization, currency="EUR")
+    plan = PlanFactory(organization=organization, code="usd_plan", amount_currency="USD")
+    response = staff_client.post(
+        reverse("customers:assign_plan", args=[customer.pk]),
+        {"plan": plan.pk, "external_id": "sub_usd", "start_date": timezone.localdate(), "billing_time": "calendar"},
+    )
+    assert response.status_code == 200
+    assert response.context["form"].errors["plan"] == [
+        "This plan is priced in USD and the customer is billed in EUR: choose a plan in EUR."
+    ]
+    assert not Subscription.objects.exists()

@@ -1,8 +1,8 @@
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path, re_path
-from django.views.generic import RedirectView
 
+from analytics.api import GrossRevenueApi, InvoiceCollectionApi, InvoicedUsageApi, MrrApi, OverdueBalanceApi
 from billing.api.errors import bad_request, server_error, unknown_api_route
 from billing.api.views import DocsView, SchemaView
 from coupons.api import AppliedCouponsApi, CouponApi, CouponsApi, CustomerAppliedCouponApi, CustomerAppliedCouponsApi
@@ -77,6 +77,11 @@ api_v1 = [
     re_path(r"^webhook_endpoints/(?P<lago_id>[^/]+)$", WebhookEndpointApi.as_view()),
     path("webhooks/public_key", WebhookPublicKeyApi.as_view()),
     path("webhooks/json_public_key", WebhookJsonPublicKeyApi.as_view()),
+    path("analytics/gross_revenue", GrossRevenueApi.as_view()),
+    path("analytics/mrr", MrrApi.as_view()),
+    path("analytics/invoiced_usage", InvoicedUsageApi.as_view()),
+    path("analytics/overdue_balance", OverdueBalanceApi.as_view()),
+    path("analytics/invoice_collection", InvoiceCollectionApi.as_view()),
 ]
 
 urlpatterns = [
@@ -95,7 +100,8 @@ urlpatterns = [
     path("customers/", include("customers.urls")),
     path("invoices/", include("invoicing.urls")),
     path("developers/webhooks/", include("webhooks.urls")),
-    path("", RedirectView.as_view(pattern_name="customers:list", permanent=False)),
+    # The home page: the dashboard.
+    path("", include("analytics.urls")),
 ]
 
 # JSON under /api/, Django's pages elsewhere (billing/api/errors.py).

@@ -10,7 +10,18 @@ import pytest
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 LINT_IMPORTS = PROJECT_ROOT / ".venv" / "bin" / "lint-imports"
-APPS = ("billing", "organizations", "webhooks", "customers", "plans", "events", "coupons", "wallets", "invoicing")
+APPS = (
+    "billing",
+    "organizations",
+    "webhooks",
+    "customers",
+    "plans",
+    "events",
+    "coupons",
+    "wallets",
+    "invoicing",
+    "analytics",
+)
 
 
 def lint_imports(cwd: Path) -> subprocess.CompletedProcess:

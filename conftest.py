@@ -1,6 +1,7 @@
 """Fixtures shared by every app's tests: organizations, API callers and logged-in staff."""
 
 import json
+import uuid
 
 import pytest
 from django.test import Client
@@ -76,6 +77,15 @@ def staff_client(staff_user) -> Client:
     client = Client()
     client.force_login(staff_user)
     return client
+
+
+@pytest.fixture(autouse=True)
+def abuse_limits_per_test(settings):
+    """API rate limits off (the tests about them switch them on): the fuzzer and the contract tests
+    call faster than 50 requests a second. The login guard counts under keys of this test's own, so
+    that failures never outlive their test."""
+    settings.API_RATE_LIMITS_ENABLED = False
+    settings.RATE_LIMIT_KEY_PREFIX = f"test:{uuid.uuid4().hex}:"
 
 
 @pytest.fixture(autouse=True)

@@ -165,6 +165,8 @@ REST_FRAMEWORK = {
     "EXCEPTION_HANDLER": "billing.api.errors.lago_exception_handler",
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "UNAUTHENTICATED_USER": None,
+    # Lago's per-organization limits, counted in Redis (see "Abuse limits" at the end of this file).
+    "DEFAULT_THROTTLE_CLASSES": ["billing.api.throttling.OrganizationRateThrottle"],
 }
 
 SPECTACULAR_SETTINGS = {
@@ -249,3 +251,26 @@ LOGGING = {
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "WARNING")},
 }
+
+# Abuse limits (billing/ratelimit.py). The API: per-organization requests per second as Lago Cloud's
+# (billing/api/throttling.py); on wherever Redis is, off without it (the SQLite demo), API_RATE_LIMITS
+# switches them off or on; a limit of 0 leaves its category unlimited.
+API_RATE_LIMITS_ENABLED = env_bool("API_RATE_LIMITS", True)
+API_RATE_LIMIT_EVENTS = int(os.environ.get("API_RATE_LIMIT_EVENTS", "500"))  # POST /events, /events/batch
+API_RATE_LIMIT_CURRENT_USAGE = int(os.environ.get("API_RATE_LIMIT_CURRENT_USAGE", "200"))
+API_RATE_LIMIT_OTHER = int(os.environ.get("API_RATE_LIMIT_OTHER", "50"))  # every other endpoint
+# Where the API limits and the login guard count: REDIS_URL unless a Redis of their own is named.
+# A request never waits longer than the timeout for it; after a failure it is left alone (and the
+# limits are not enforced) for RATE_LIMIT_REDIS_RETRY_SECONDS.
+RATE_LIMIT_REDIS_URL = os.environ.get("RATE_LIMIT_REDIS_URL", REDIS_URL)
+RATE_LIMIT_REDIS_TIMEOUT = float(os.environ.get("RATE_LIMIT_REDIS_TIMEOUT", "0.25"))
+RATE_LIMIT_REDIS_RETRY_SECONDS = float(os.environ.get("RATE_LIMIT_REDIS_RETRY_SECONDS", "5"))
+RATE_LIMIT_KEY_PREFIX = os.environ.get("RATE_LIMIT_KEY_PREFIX", "abuse:")
+# The staff login (organizations/login_guard.py): from 5 failures in 15 minutes, per email and per
+# client address, each attempt waits a growing delay; from 10, logging in is refused until 15 minutes
+# after the last failure. Behind proxies, LOGIN_TRUSTED_PROXIES says how many add X-Forwarded-For.
+LOGIN_FAILURES_BEFORE_DELAY = int(os.environ.get("LOGIN_FAILURES_BEFORE_DELAY", "5"))
+LOGIN_FAILURES_BEFORE_BLOCK = int(os.environ.get("LOGIN_FAILURES_BEFORE_BLOCK", "10"))
+LOGIN_FAILURE_WINDOW_SECONDS = int(os.environ.get("LOGIN_FAILURE_WINDOW_SECONDS", "900"))
+LOGIN_TRUSTED_PROXIES = int(os.environ.get("LOGIN_TRUSTED_PROXIES", "0"))
+AUTHENTICATION_BACKENDS = ["organizations.backends.GuardedModelBackend"]

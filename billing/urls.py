@@ -93,7 +93,7 @@ urlpatterns = [
     # APPEND_SLASH's redirect, which Lago's clients don't follow.
     re_path(r"^api(?:/|$)", unknown_api_route),
     path("admin/", admin.site.urls),
-    path("login/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),
+    path("login/", include("organizations.urls")),  # the staff login, behind the login guard
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("", include("plans.urls")),
     path("coupons/", include("coupons.urls")),

@@ -23,6 +23,9 @@ _LAGO_CODES = {
 }
 
 
+RATE_LIMITED_BODY = {"status": 429, "error": "Rate limit exceeded", "code": "rate_limit_exceeded"}
+
+
 class MissingRootKey(exceptions.APIException):
     """The body lacks Lago's root key (`{"customer": {...}}`): Lago answers a 400 without code."""
 
@@ -97,10 +100,21 @@ def lago_exception_handler(exc, context):
         return Response({"status": 400, "error": f"BadRequest: {exc.detail}"}, status=400)
     if isinstance(exc, exceptions.MethodNotAllowed):
         return Response({"status": 405, "error": "Method Not Allowed", "code": "method_not_allowed"}, status=405)
+    if isinstance(exc, exceptions.Throttled):
+        return rate_limited_response(exc)
     if isinstance(exc, exceptions.APIException):
         code = exc.status_code
         return Response({"status": code, "error": status_phrase(code), "code": exc.default_code}, status=code)
     return None
+
+
+def rate_limited_response(exc: exceptions.Throttled) -> Response:
+    """Lago's body for a request over its organization's rate limit (lago-api's Rack::Attack
+    responder, config/initializers/rack_attack.rb), with `Retry-After`; the `X-RateLimit-*` headers
+    come from the throttle (billing/api/throttling.py)."""
+    response = Response(dict(RATE_LIMITED_BODY), status=429)
+    response["Retry-After"] = str(exc.wait if exc.wait is not None else 1)
+    return response
 
 
 def status_phrase(code: int) -> str:

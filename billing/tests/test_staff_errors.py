@@ -37,9 +37,13 @@ def test_a_sentence_names_the_limit_its_caller_passes():
     assert text == f"A customer can have at most {METADATA_MAX_ROWS} metadata rows."
 
 
+# The facts each caller passes: the customer forms their limits, the plan assignment its currencies.
+CALLERS_FACTS = {**CUSTOMER_FACTS, "plan_currency": "USD", "customer_currency": "EUR"}
+
+
 def test_every_sentence_reads_with_the_facts_callers_pass():
     for text in SENTENCES.values():
-        assert "{" not in text.format_map(CUSTOMER_FACTS)
+        assert "{" not in text.format_map(CALLERS_FACTS)
 
 
 def test_field_errors_go_next_to_their_field_and_the_rest_above_the_form():

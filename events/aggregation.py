@@ -14,7 +14,7 @@ from django.db.models import Case, Count, Max, Q, Sum, When
 from django.db.models.fields.json import KeyTextTransform
 
 from events.models import ROLLUP_BUCKET_SECONDS, Event, UsageRollup
-from events.services import numeric_value
+from events.services import NUMERIC_AGGREGATIONS, numeric_value
 from plans.models import AggregationType, BillableMetric, Subscription
 
 BUCKET = timedelta(seconds=ROLLUP_BUCKET_SECONDS)
@@ -139,7 +139,9 @@ def _add_raw_edges(accumulators, subscription, metrics, edges) -> None:
     )
     for code, timestamp, properties in rows:
         metric = by_code[code]
-        value = numeric_value(properties.get(metric.field_name)) if metric.field_name else None
+        # As ingestion reads them: a unique count's field is an identifier, not a number.
+        numeric = metric.field_name and metric.aggregation_type in NUMERIC_AGGREGATIONS
+        value = numeric_value(properties.get(metric.field_name)) if numeric else None
         accumulators[metric.pk].add(
             count=1,
             total=value if metric.aggregation_type == AggregationType.SUM else 0,

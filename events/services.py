@@ -35,7 +35,8 @@ from plans.models import (
 
 MAX_BATCH_SIZE = 100
 MAX_TIMESTAMP = Decimal(253402300799)  # 9999-12-31T23:59:59Z
-_NUMERIC_AGGREGATIONS = {AggregationType.SUM, AggregationType.MAX, AggregationType.LATEST}
+# The aggregations that read their field as a number (count and unique count do not).
+NUMERIC_AGGREGATIONS = {AggregationType.SUM, AggregationType.MAX, AggregationType.LATEST}
 
 
 @dataclass(frozen=True)
@@ -221,7 +222,7 @@ def _resolve_errors(
     metric = metrics.get(event.code)
     if metric is None:
         errors["code"] = ["billable_metric_not_found"]
-    elif metric.aggregation_type in _NUMERIC_AGGREGATIONS:
+    elif metric.aggregation_type in NUMERIC_AGGREGATIONS:
         try:
             event.value = numeric_value(event.properties.get(metric.field_name))
         except ValueError:

@@ -167,6 +167,30 @@ def test_events_before_the_subscription_started_are_ignored(organization, plan):
     assert usage.charges[0].events_count == 2
 
 
+def test_a_unique_count_of_identifiers_in_the_first_partial_quarter_hour_counts_them(organization, plan):
+    """The partial quarter hours are read from the raw events: a unique count's field holds ids
+    ("user_5"), not numbers, and is read as ingestion reads it (the demo's first periods failed)."""
+    charge(plan, "active_users", "unique_count_agg", field="user_id")
+    charge(plan, "minutes", "sum_agg", field="minutes")
+    started = datetime(2026, 3, 10, 10, 7, 30, tzinfo=UTC)  # inside a quarter hour
+    subscription = SubscriptionFactory(
+        customer__organization=organization, plan=plan, external_id="sub_ids", subscription_at=started
+    )
+    send_events(
+        subscription,
+        [
+            ("active_users", started + timedelta(minutes=1), {"user_id": "user_5"}),
+            ("active_users", started + timedelta(minutes=2), {"user_id": "user_5"}),
+            ("active_users", started + timedelta(minutes=3), {"user_id": "user_7"}),
+            ("minutes", started + timedelta(minutes=4), {"minutes": "2.5"}),
+            ("active_users", started + timedelta(hours=2), {"user_id": "user_9"}),
+        ],
+    )
+    usage = usage_by_code(subscription)
+    assert (usage["active_users"].units, usage["active_users"].events_count) == (Decimal(3), 4)
+    assert usage["minutes"].units == Decimal("2.5")
+
+
 def test_rollups_agree_with_raw_events_including_late_and_duplicate_events(organization, plan, subscription):
     for code, aggregation in [("a", "count_agg"), ("b", "sum_agg"), ("c", "max_agg"), ("d", "latest_agg")]:
         charge(plan, code, aggregation)

@@ -115,8 +115,9 @@ class Command(BaseCommand):
             period = period_of(subscription, subscription.started_at)
             while period.start < now:
                 count = EVENTS_PER_CURRENT_PERIOD if period.end > now else EVENTS_PER_PAST_PERIOD
-                end = min(period.end, now)
-                self._send_events(organization, subscription.external_id, period.start, end, count, rng)
+                # Within the subscription's life: events before its start would count for nothing.
+                start, end = max(period.start, subscription.started_at), min(period.end, now)
+                self._send_events(organization, subscription.external_id, start, end, count, rng)
                 period = following_period(subscription, period)
         self._seed_coupons_add_ons_and_credits(organization)
         # The past periods are over: the billing clock invoices them (base fee and usage).
@@ -194,10 +195,10 @@ class Command(BaseCommand):
                 "active_users": {"user_id": f"user_{rng.randint(1, 18)}"},
                 "payments": {"amount": _decimal_text(rng.randint(500, 20000))},
             }[code]
-            timestamp = start.timestamp() + rng.randrange(int(span))
+            timestamp = int(start.timestamp()) + 1 + rng.randrange(max(int(span) - 1, 1))
             events.append(
                 {
-                    "transaction_id": f"{subscription_id}-{start:%Y%m%d}-{index}",
+                    "transaction_id": f"{subscription_id}-{start:%Y%m%d%H%M}-{index}",
                     "external_subscription_id": subscription_id,
                     "code": code,
                     "timestamp": timestamp,

@@ -7,6 +7,7 @@ enqueues to the same broker.
 """
 
 import os
+import re
 import subprocess
 import sys
 import tempfile
@@ -87,7 +88,7 @@ class Worker:
                 "-n",
                 f"{queue}@%h",
                 "-l",
-                "warning",
+                "info",  # each task's "succeeded" line: the tests wait for the duplicates to have run
             ],
             cwd=PROJECT_ROOT,
             env=env,
@@ -109,6 +110,18 @@ class Worker:
                 self.process.wait(timeout=5)
         self.log.close()
         Path(self.log.name).unlink(missing_ok=True)
+
+    def finished(self, task_name: str) -> list[str]:
+        """The ids of the tasks named `task_name` the worker has finished, as its log reports them."""
+        return re.findall(rf"Task {re.escape(task_name)}\[([0-9a-f-]+)\] (?:succeeded|raised)", self.output())
+
+    def wait_until_run(self, task_name: str, count: int, *, before: int = 0) -> None:
+        """Wait until the worker has finished `count` more tasks named `task_name` than the `before` it
+        had finished (duplicates included): a test of "once" then checks the state after the
+        duplicates did, or did not do, their damage."""
+        self.wait_for(lambda: len(self.finished(task_name)) >= before + count, f"{count} runs of {task_name}")
+        raised = re.findall(rf"Task {re.escape(task_name)}\[[0-9a-f-]+\] raised[^\n]*", self.output())
+        assert not raised, raised
 
     def wait_for(self, condition: Callable[[], bool], what: str) -> None:
         """Poll the database until `condition` holds; fail with the worker's output otherwise."""
@@ -172,13 +185,15 @@ def test_a_draft_is_billed_then_finalized_by_the_worker_once(worker, queue):
     started = months_ago(2)
     subscription = subscription_with_usage(grace_period_days=3, started=started)
     period_start = started.isoformat()
+    billed_before = len(worker.finished(bill_period_task.name))
+    finalized_before = len(worker.finished(finalize_invoice_task.name))
 
     # The same period twice: a retried task, or a second clock run, at the same time.
     for _ in range(2):
         bill_period_task.apply_async((str(subscription.pk), period_start), queue=queue)
     links = InvoiceSubscription.objects.filter(subscription=subscription)
     worker.wait_for(lambda: links.exists(), "the invoice of the ended period")
-    time.sleep(1.0)  # room for the duplicate to do (or not do) its damage
+    worker.wait_until_run(bill_period_task.name, 2, before=billed_before)  # the duplicate has run too
     assert links.count() == 1
     invoice = Invoice.objects.get(invoice_subscriptions__subscription=subscription)
     assert invoice.status == InvoiceStatus.DRAFT  # a grace period of 3 days keeps it a draft
@@ -193,7 +208,7 @@ def test_a_draft_is_billed_then_finalized_by_the_worker_once(worker, queue):
         lambda: Invoice.objects.filter(pk=invoice.pk, status=InvoiceStatus.FINALIZED).exists(),
         "the invoice to be finalized",
     )
-    time.sleep(1.0)
+    worker.wait_until_run(finalize_invoice_task.name, 2, before=finalized_before)
     invoice.refresh_from_db()
     assert invoice.sequential_id == 1
     assert invoice.number.endswith("-000001")
@@ -206,6 +221,7 @@ def test_the_billing_clock_invoices_every_ended_period_once(worker, queue):
     started = months_ago(2)
     subscription = subscription_with_usage(grace_period_days=0, started=started)
 
+    billed_before = len(worker.finished(bill_period_task.name))
     # Two clock runs in a row: the second one may enqueue the same periods again before the
     # worker has billed them.
     first = run_billing_clock_task.apply().get()
@@ -216,7 +232,8 @@ def test_the_billing_clock_invoices_every_ended_period_once(worker, queue):
     links = InvoiceSubscription.objects.filter(subscription=subscription)
     finalized = Invoice.objects.filter(invoice_subscriptions__subscription=subscription, status=InvoiceStatus.FINALIZED)
     worker.wait_for(lambda: finalized.count() >= 2, "both ended periods to be invoiced and finalized")
-    time.sleep(1.0)
+    # Every task the two runs sent has run, duplicates included.
+    worker.wait_until_run(bill_period_task.name, first["periods"] + second["periods"], before=billed_before)
     assert sorted(link.period_start for link in links) == [started, months_ago(1)]
     invoices = Invoice.objects.filter(organization_id=subscription.organization_id)
     assert invoices.count() == 2

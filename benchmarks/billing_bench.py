@@ -17,7 +17,6 @@ import re
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 import uuid
 from collections import defaultdict
@@ -45,8 +44,6 @@ from common import (
 )
 from common import server_env as common_server_env
 from psycopg.types.json import Jsonb
-
-CELERY = PROJECT_ROOT / ".venv" / "bin" / "celery"
 
 DEFAULT_BROKER = "redis://127.0.0.1:6379/13"
 ORGANIZATION_NAME = "Billing Bench Org"
@@ -555,63 +552,26 @@ def count_queries(fx: Fixtures, count: int) -> QueryCounts:
 # The billing run on a real worker ----------------------------------------------------------------
 
 
-class Worker:
-    """`celery -A billing worker -c 2` (prefork) on the bench database and broker."""
-
-    def __init__(self, db_name: str, broker: str, queue: str, concurrency: int, db_reuse_max: int | None = None):
-        self.log = tempfile.NamedTemporaryFile(prefix="billing_bench_worker_", suffix=".log", delete=False)
-        if db_reuse_max is None:
-            command = [str(CELERY), "-A", "billing"]
-        else:
-            # What-if: the same worker with CELERY_DB_REUSE_MAX set in Django's settings before the app
-            # reads them (Celery's Django fixup otherwise closes the connection before and after every task).
-            command = [
-                str(PYTHON),
-                "-c",
-                "import sys, django; django.setup(); from django.conf import settings; "
-                f"settings.CELERY_DB_REUSE_MAX = {db_reuse_max}; "
-                "from billing.celery import app; app.worker_main(sys.argv[1:])",
-            ]
-        self.process = subprocess.Popen(
-            [
-                *command,
-                "worker",
-                "--pool=prefork",
-                "-c",
-                str(concurrency),
-                "--without-gossip",
-                "--without-mingle",
-                "-Q",
-                queue,
-                "-n",
-                f"billing-bench-{uuid.uuid4().hex[:6]}@%h",
-                "-l",
-                "warning",
-            ],
-            cwd=PROJECT_ROOT,
-            env={**server_env(db_name, broker), "DJANGO_SETTINGS_MODULE": "billing.settings"},
-            stdout=self.log,
-            stderr=subprocess.STDOUT,
-        )
-
-    def output(self) -> str:
-        if not self.log.closed:
-            self.log.flush()
-        return Path(self.log.name).read_text(errors="replace")
-
-    def check_alive(self) -> None:
-        if self.process.poll() is not None:
-            sys.exit(f"the worker exited ({self.process.returncode}):\n{self.output()}")
-
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(timeout=10)
-        self.log.close()
+def billing_worker(db_name: str, broker: str, queue: str, concurrency: int, db_reuse_max: int | None = None):
+    """`celery -A billing worker -c 2` (prefork) on the bench database and broker (common.CeleryWorker).
+    With `db_reuse_max`, the what-if: the same worker with CELERY_DB_REUSE_MAX set in Django's settings
+    before the app reads them (Celery's Django fixup otherwise closes the connection around every task)."""
+    command = None
+    if db_reuse_max is not None:
+        command = [
+            str(PYTHON),
+            "-c",
+            "import sys, django; django.setup(); from django.conf import settings; "
+            f"settings.CELERY_DB_REUSE_MAX = {db_reuse_max}; "
+            "from billing.celery import app; app.worker_main(sys.argv[1:])",
+        ]
+    return CeleryWorker(
+        label="billing_bench",
+        env=server_env(db_name, broker),
+        queue=queue,
+        concurrency=concurrency,
+        command=command,
+    )
 
 
 @dataclass
@@ -633,7 +593,7 @@ class RunResult:
         return self.count / self.minimal_seconds
 
 
-def billing_run(db_name: str, fx: Fixtures, worker: Worker, count: int, timeout: float) -> RunResult:
+def billing_run(db_name: str, fx: Fixtures, worker: CeleryWorker, count: int, timeout: float) -> RunResult:
     """One clock run on the worker; timed from the enqueue to the last invoice committed, finalized."""
     from invoicing.tasks import run_billing_clock_task
 
@@ -829,7 +789,7 @@ def main() -> None:
     queue = app.conf.task_default_queue
     broker = redis.Redis.from_url(args.broker)
     broker.delete(queue)
-    worker = Worker(args.db, args.broker, queue, args.concurrency)
+    worker = billing_worker(args.db, args.broker, queue, args.concurrency)
     results: list[RunResult] = []
     try:
         progress(f"warm-up run: {WARMUP_SUBSCRIPTIONS} subscriptions")
@@ -872,7 +832,7 @@ def main() -> None:
     what_if: RunResult | None = None
     if not args.no_what_if:
         broker.delete(queue)
-        worker = Worker(args.db, args.broker, queue, args.concurrency, db_reuse_max=1_000_000)
+        worker = billing_worker(args.db, args.broker, queue, args.concurrency, db_reuse_max=1_000_000)
         try:
             reset_invoices(args.db)
             activate_cohort(args.db, fx, WARMUP_SUBSCRIPTIONS)

@@ -187,6 +187,10 @@ def ingest_events(*, organization: Organization, raw_events: list[Any], batch: b
 
     try:
         return _store(organization, valid, subscriptions, metrics, now)
+    except _CustomerDeletedMeanwhile:
+        # Nothing was stored. Read again: the lookup now sees the deletion and refuses the call, as
+        # it refuses one that comes a moment later.
+        return ingest_events(organization=organization, raw_events=raw_events, batch=batch)
     except _AlreadyStored as refused:
         duplicates = {
             index: {"transaction_id": ["value_already_exist"]}
@@ -202,6 +206,10 @@ class _AlreadyStored(Exception):
     def __init__(self, transaction_ids: set[str]):
         super().__init__(transaction_ids)
         self.transaction_ids = transaction_ids
+
+
+class _CustomerDeletedMeanwhile(Exception):
+    """A customer the lookup found live was deleted before the events could be stored."""
 
 
 def _keyed(errors: dict[int, dict[str, list[str]]], batch: bool) -> dict:
@@ -322,20 +330,26 @@ def _store(
     On PostgreSQL both writes are one statement, the rollup upsert reading the events' INSERT
     through a data-modifying CTE. It is atomic by itself: outside a caller's transaction it runs
     in autocommit, without BEGIN and COMMIT round trips, and holds its rollup row locks no longer
-    than it runs. SQLite (the demo) runs the two writes one after the other in a transaction.
+    than it runs. It writes only if the call's customers are all still live once it has locked them
+    (`_CustomerDeletedMeanwhile` otherwise). SQLite (the demo) runs the two writes one after the
+    other in a transaction.
     """
-    events_sql, events_params = _events_insert(organization, events, subscriptions, now)
     one_statement = connection.vendor == "postgresql"
+    only_if_live = " WHERE (SELECT every_one FROM all_live)" if one_statement else ""
+    events_sql, events_params = _events_insert(organization, events, subscriptions, now, only_if_live)
     # Inside a caller's transaction a savepoint keeps a refused statement from aborting it.
     needs_transaction = connection.in_atomic_block or not one_statement
     try:
         with transaction.atomic() if needs_transaction else nullcontext(), connection.cursor() as cursor:
             if one_statement:
-                rollups_sql, rollups_params = _rollups_upsert(events, subscriptions, metrics)
-                sql = f"WITH inserted AS ({events_sql}), rolled_up AS ({rollups_sql}) "
+                live_sql, live_params = _live_customers_locked(events, subscriptions)
+                rollups_sql, rollups_params = _rollups_upsert(events, subscriptions, metrics, only_if_live)
+                sql = f"WITH {live_sql}, inserted AS ({events_sql}), rolled_up AS ({rollups_sql}) "
                 sql += "SELECT id, transaction_id FROM inserted"
-                cursor.execute(sql, [*events_params, *rollups_params])
+                cursor.execute(sql, [*live_params, *events_params, *rollups_params])
                 ids = {transaction_id: pk for pk, transaction_id in cursor.fetchall()}
+                if not ids:
+                    raise _CustomerDeletedMeanwhile
             else:
                 cursor.execute(events_sql, events_params)
                 ids = {transaction_id: pk for pk, transaction_id in cursor.fetchall()}
@@ -363,8 +377,30 @@ def _store(
     ]
 
 
+def _live_customers_locked(
+    events: list[_ParsedEvent], subscriptions: dict[str, SubscriptionRef]
+) -> tuple[str, list[Any]]:
+    """The statement's first queries: lock the call's customers and say whether all are still live.
+
+    The lookup read them without a lock, so a deletion may have committed since, or be committing:
+    its transaction holds the customer's row FOR UPDATE, which FOR KEY SHARE waits for, and PostgreSQL
+    then checks `deleted_at` again on the row as the deletion left it. Either the events are stored
+    before the deletion takes the row (and its cascade bills them), or nothing is and the call is
+    refused like one that came after it: an acknowledged event is never stored past the deletion."""
+    customer_ids = sorted({subscriptions[event.external_subscription_id].customer_id for event in events})
+    sql = (
+        f"live AS (SELECT id FROM {Customer._meta.db_table} WHERE id = ANY(%s::uuid[]) AND deleted_at IS NULL "
+        "FOR KEY SHARE), all_live AS (SELECT count(*) = %s AS every_one FROM live)"
+    )
+    return sql, [customer_ids, len(customer_ids)]
+
+
 def _events_insert(
-    organization: Organization, events: list[_ParsedEvent], subscriptions: dict[str, SubscriptionRef], now: datetime
+    organization: Organization,
+    events: list[_ParsedEvent],
+    subscriptions: dict[str, SubscriptionRef],
+    now: datetime,
+    condition: str = "",
 ) -> tuple[str, list[Any]]:
     # Times as text, the creation time once per call.
     organization_id = str(organization.pk)
@@ -382,7 +418,7 @@ def _events_insert(
         for event in events
     ]
     source, params = _rows_clause(Event, rows)
-    sql = f"INSERT INTO {Event._meta.db_table} ({', '.join(rows[0])}) {source} RETURNING id, transaction_id"
+    sql = f"INSERT INTO {Event._meta.db_table} ({', '.join(rows[0])}) {source}{condition} RETURNING id, transaction_id"
     return sql, params
 
 
@@ -399,8 +435,9 @@ def _rollups_upsert(
     events: list[_ParsedEvent],
     subscriptions: dict[str, SubscriptionRef],
     metrics: dict[str, MetricRef],
+    condition: str = "",
 ) -> tuple[str, list[Any]]:
-    """The upsert that adds the events to their rollups."""
+    """The upsert that adds the events to their rollups (only when `condition`, a WHERE clause, holds)."""
     deltas: dict[tuple, _RollupDelta] = defaultdict(_RollupDelta)
     for event in events:
         metric = metrics[event.code]
@@ -439,7 +476,7 @@ def _rollups_upsert(
     sql = f"""
         INSERT INTO {table} (subscription_id, billable_metric_id, bucket_start, events_count, units_sum, units_max,
                              latest_value, latest_timestamp)
-        {source}
+        {source}{condition}
         ON CONFLICT (subscription_id, billable_metric_id, bucket_start) DO UPDATE SET
             events_count = {table}.events_count + excluded.events_count,
             units_sum = {table}.units_sum + excluded.units_sum,

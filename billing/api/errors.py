@@ -1,7 +1,9 @@
 """Every API error leaves through here, in Lago's JSON shapes (reference/lago-api.md §1.4)."""
 
+import logging
 from http import HTTPStatus
 
+from django.db import InterfaceError, OperationalError
 from django.http import Http404, JsonResponse
 from django.views import defaults
 from rest_framework import exceptions
@@ -23,7 +25,13 @@ _LAGO_CODES = {
 }
 
 
+logger = logging.getLogger(__name__)
+
 RATE_LIMITED_BODY = {"status": 429, "error": "Rate limit exceeded", "code": "rate_limit_exceeded"}
+# The database could not be reached, or dropped the connection (a restart, a failover): a transient
+# failure, which the client meets by sending the request again a moment later.
+UNAVAILABLE_BODY = {"status": 503, "error": "Service Unavailable", "code": "service_unavailable"}
+UNAVAILABLE_RETRY_AFTER_SECONDS = 1
 
 
 class MissingRootKey(exceptions.APIException):
@@ -105,7 +113,18 @@ def lago_exception_handler(exc, context):
     if isinstance(exc, exceptions.APIException):
         code = exc.status_code
         return Response({"status": code, "error": status_phrase(code), "code": exc.default_code}, status=code)
+    if isinstance(exc, (OperationalError, InterfaceError)):
+        return database_unavailable_response(exc)
     return None
+
+
+def database_unavailable_response(exc: Exception) -> Response:
+    """A 503 in Lago's error shape with `Retry-After`, rather than a 500: the request failed on the
+    database's availability, not on its content. (Django logs the 503 itself; this says why.)"""
+    logger.warning("database unavailable: %s", str(exc).strip())
+    response = Response(dict(UNAVAILABLE_BODY), status=503)
+    response["Retry-After"] = str(UNAVAILABLE_RETRY_AFTER_SECONDS)
+    return response
 
 
 def rate_limited_response(exc: exceptions.Throttled) -> Response:

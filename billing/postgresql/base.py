@@ -5,8 +5,14 @@ that a connection the server dropped while it sat idle is replaced instead of fa
 That ping was one round trip in three of a customer upsert. Like HikariCP's `aliveBypassWindowMs`,
 a connection whose previous request ended moments ago is trusted without it: the ping stays for
 connections that have been idle, which is when they are lost.
+
+A connection the server closed moments after its last use (a restart takes a fraction of a second)
+is the exception: the server said so before closing, so the socket has something to read, which a
+connection at rest has no reason to have. One poll() of the socket, no round trip, sends such a
+connection to the ping, so the request that follows a restart gets a new connection, not an error.
 """
 
+import select
 import time
 
 from django.db.backends.postgresql import base
@@ -29,10 +35,22 @@ class DatabaseWrapper(base.DatabaseWrapper):
         super().close_if_unusable_or_obsolete()
 
     def close_if_health_check_failed(self) -> None:
-        if self._recently_released and not self.health_check_done:
+        if self._recently_released and not self.health_check_done and not self._server_has_spoken():
             self.health_check_done = True
             return
         super().close_if_health_check_failed()
+
+    def _server_has_spoken(self) -> bool:
+        """Whether the idle connection's socket has input waiting: the server's farewell (a shutdown,
+        `pg_terminate_backend`) or the end of the stream. Unknown counts as yes: the ping decides."""
+        if self.connection is None:
+            return False
+        try:
+            poller = select.poll()
+            poller.register(self.connection.fileno(), select.POLLIN)
+            return bool(poller.poll(0))
+        except (AttributeError, OSError, ValueError):
+            return True
 
     def close(self) -> None:
         self._released_at = None

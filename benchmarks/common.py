@@ -151,7 +151,7 @@ class RawHttpClient:
         self.sock.sendall(request)
         data = b""
         while b"\r\n\r\n" not in data:
-            data += self._receive()
+            data += self._receive_some()
         head, _, content = data.partition(b"\r\n\r\n")
         status = int(head.split(b" ", 2)[1])
         headers = {
@@ -166,12 +166,21 @@ class RawHttpClient:
         else:
             length = int(headers[b"content-length"])
             while len(content) < length:
-                content += self._receive()
+                content += self._receive_some()
         return status, content
 
     def _receive(self) -> bytes:
         assert self.sock is not None
         return self.sock.recv(65536)
+
+    def _receive_some(self) -> bytes:
+        """More of an answer that is not complete yet: the server closing now (a worker killed) is an
+        error, not an empty read to wait on forever."""
+        chunk = self._receive()
+        if not chunk:
+            self.close()
+            raise ConnectionError("the server closed the connection before the end of its answer")
+        return chunk
 
     def close(self) -> None:
         if self.sock is not None:

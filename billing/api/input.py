@@ -16,7 +16,7 @@ customer upsert (customers.api._service_data) and event ingestion (events.servic
 
 import math
 from collections.abc import Mapping
-from datetime import UTC
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -138,6 +138,9 @@ class Choice(serializers.ChoiceField):
         return data
 
 
+EARLIEST_DATETIME = datetime(1000, 1, 1, tzinfo=UTC)
+
+
 class DateTime(serializers.DateTimeField):
     """An ISO-8601 date and time (a date alone is its midnight), read as UTC when it names no offset.
     Lago's code for any other text is `invalid_date`."""
@@ -153,4 +156,8 @@ class DateTime(serializers.DateTimeField):
             self.fail("invalid_date")
         if timezone.is_naive(parsed):
             parsed = parsed.replace(tzinfo=UTC)
+        # No billing date lies before year 1000, and the API's output (strftime's %Y, unpadded) could
+        # not write one back as RFC 3339.
+        if parsed < EARLIEST_DATETIME:
+            self.fail("invalid_date")
         return parsed

@@ -346,7 +346,7 @@ def apply_coupon(
     of the customer. Ours: a fixed amount in another currency than the customer's is refused here
     rather than skipped at billing; a customer without a currency takes the coupon's.
     """
-    customer = Customer.objects.select_for_update().get(pk=customer.pk)  # one application at a time
+    customer = Customer.objects.select_for_update(no_key=True).get(pk=customer.pk)  # one application at a time
     if customer.deleted_at is not None:
         raise NotFound("customer")
     if coupon.status != CouponStatus.ACTIVE or coupon.deleted_at is not None:

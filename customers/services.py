@@ -307,10 +307,16 @@ def _replace_metadata(customer: Customer, rows: list[dict[str, Any]]) -> bool:
     return True
 
 
-def _locked(manager, customer: Customer) -> Customer:
-    """Reload the customer with its row locked (not its organization's) for the transaction."""
+def _locked(manager, customer: Customer, *, for_deletion: bool = False) -> Customer:
+    """Reload the customer with its row locked (not its organization's) for the transaction.
+
+    Only the deletion takes the full row lock, which event ingestion's FOR KEY SHARE waits for
+    (events.services): events are then stored before a deletion or refused after it. Every other
+    change locks the row FOR NO KEY UPDATE, which still serializes it with the deletion and with the
+    other changes, but lets events for the customer go on meanwhile."""
+    locking = manager.select_for_update(of=("self",), no_key=not for_deletion)
     try:
-        return manager.select_for_update(of=("self",)).select_related("organization").get(pk=customer.pk)
+        return locking.select_related("organization").get(pk=customer.pk)
     except Customer.DoesNotExist:
         raise NotFound("customer") from None
 
@@ -500,7 +506,7 @@ def soft_delete_customer(*, customer: Customer, at: datetime | None = None) -> C
     """Mark the customer deleted; its external_id is free again at once. Only the deletion of
     `invoicing.customer_deletion`, which also records the cascade over what the customer has,
     calls this."""
-    customer = _locked(Customer.objects, customer)
+    customer = _locked(Customer.objects, customer, for_deletion=True)
     if customer.deleted_at is not None:
         raise NotFound("customer")
     customer.deleted_at = at or timezone.now()

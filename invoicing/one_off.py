@@ -102,7 +102,7 @@ def create_one_off_invoice(
     names an add-on; its unit amount defaults to the add-on's and its units to 1, its amount is
     round(unit amount × units). The currency defaults to the customer's, which it sets if blank; an
     add-on priced in another currency needs its unit amount given (ours: Lago bills its price as is)."""
-    customer = Customer.objects.select_for_update().select_related("organization").get(pk=customer.pk)
+    customer = Customer.objects.select_for_update(no_key=True).select_related("organization").get(pk=customer.pk)
     if customer.deleted_at is not None:
         raise NotFound("customer")
     rows = _clean_fee_rows(fees)

@@ -72,7 +72,7 @@ def create_subscription(*, organization: Organization, data: dict) -> tuple[Subs
     if plan is None:
         raise NotFound("plan")
     customer = (
-        Customer.live.select_for_update(of=("self",))
+        Customer.live.select_for_update(of=("self",), no_key=True)
         .filter(organization=organization, external_id=fields["external_customer_id"])
         .first()
     )

@@ -469,3 +469,54 @@ def test_an_event_arriving_while_the_deletion_commits_waits_for_it_and_is_refuse
     expected = {"external_subscription_id": ["customer_is_deleted"]}
     assert refused.json()["error_details"] == (expected if endpoint == "single" else {"0": expected})
     assert not Event.objects.filter(organization=organization).exists()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_event_goes_through_while_an_update_of_its_customer_is_uncommitted(organization, api_key):
+    """Only the deletion takes the customer's full row lock. An update (PUT), like every other change
+    of a customer (a subscription, a wallet, a coupon, a one-off invoice), locks its row FOR NO KEY
+    UPDATE, which ingestion's FOR KEY SHARE does not wait for: the events of a customer never queue
+    behind an edit of it. (An upsert without metadata is one statement and holds no lock meanwhile.)"""
+    set_up_catalogue(organization)
+    racer = set_up_racer(organization, 0)
+    written, event_answered, release = threading.Event(), threading.Event(), threading.Event()
+
+    def hold_the_update_open(sender, instance: Customer, **kwargs) -> None:
+        if instance.name == NEW_NAME:
+            written.set()
+            assert release.wait(timeout=20)
+
+    def update():
+        body = {"customer": {"name": NEW_NAME}}
+        return ApiCaller(Client(), api_key).put(f"/api/v1/customers/{racer.external_id}", body)
+
+    def send_event():
+        assert written.wait(timeout=20)
+        body = {"event": {"transaction_id": racer.transaction_id, "external_subscription_id": "sub_0", "code": "calls"}}
+        response = ApiCaller(Client(), api_key).post("/api/v1/events", body)
+        event_answered.set()
+        return response
+
+    def release_once_the_event_is_answered_or_waits() -> str:
+        try:
+            assert written.wait(timeout=20)
+            deadline = time.monotonic() + 10
+            while not event_answered.is_set():
+                if backends_waiting_on_a_lock():
+                    return "the event waited for the update's lock"
+                assert time.monotonic() < deadline, "the event was neither answered nor waiting"
+                time.sleep(0.01)
+            return "answered while the update was uncommitted"
+        finally:
+            release.set()
+
+    post_save.connect(hold_the_update_open, sender=Customer)
+    try:
+        updated, accepted, outcome = in_threads(update, send_event, release_once_the_event_is_answered_or_waits)
+    finally:
+        post_save.disconnect(hold_the_update_open, sender=Customer)
+    assert outcome == "answered while the update was uncommitted"
+    assert updated.status_code == 200, updated.content
+    assert accepted.status_code == 200, accepted.content
+    assert Event.objects.filter(organization=organization, transaction_id=racer.transaction_id).count() == 1
+    assert Customer.live.get(organization=organization, external_id=racer.external_id).name == NEW_NAME

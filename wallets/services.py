@@ -118,7 +118,7 @@ def create_wallet(
     """Open the customer's wallet, empty (credits come through transactions). One active wallet per
     customer (ours; Lago allows several, which makes "which wallet pays" a setting to learn)."""
     at = at or timezone.now()
-    customer = Customer.objects.select_for_update().get(pk=customer.pk)
+    customer = Customer.objects.select_for_update(no_key=True).get(pk=customer.pk)
     if customer.deleted_at is not None:
         raise NotFound("customer")
     errors: dict[str, list[str]] = {}

@@ -37,6 +37,10 @@ request answers `429 {"status": 429, "error": "Rate limit exceeded", "code": "ra
 with `Retry-After`; every counted answer carries `X-RateLimit-Limit`, `X-RateLimit-Remaining` and
 `X-RateLimit-Reset`.
 
+**Unavailable.** While the database cannot be reached (a restart, a failover), a request answers
+`503 {"status": 503, "error": "Service Unavailable", "code": "service_unavailable"}` with
+`Retry-After: 1` and changed nothing: send it again.
+
 **Identifiers in paths.** Customers and subscriptions are addressed by their `external_id`,
 billable metrics, plans, coupons and add-ons by their `code`, events by their `transaction_id`, and
 everything else by its `lago_id`. Ours: an id holding `/`, a space, `:`, `#` or `?` works when
@@ -2401,6 +2405,13 @@ ERROR_PHRASES = {400: "Bad Request", 404: "Not Found", 405: "Method Not Allowed"
 # The answers every operation shares (billing/api/errors.py); the introduction explains them.
 UNAUTHORIZED = {"status": 401, "error": "Unauthorized"}
 RATE_LIMITED = {"status": 429, "error": "Rate limit exceeded", "code": "rate_limit_exceeded"}
+UNAVAILABLE = {"status": 503, "error": "Service Unavailable", "code": "service_unavailable"}
+# The answers every authenticated operation may give whatever it does (billing/api/errors.py), added
+# to each one here rather than listed on every view.
+SHARED_ANSWERS = {
+    "429": "Over the organization's rate limit; retry after `Retry-After` seconds.",
+    "503": "The database cannot be reached; nothing was changed, retry after `Retry-After` seconds.",
+}
 
 
 def error_body(refusal: Refusal) -> dict:
@@ -2480,6 +2491,8 @@ def _describe(operation: dict, method: str, doc: Doc) -> None:
         by_status["401"] = {"unauthorized": {"summary": "Missing or unknown API key", "value": UNAUTHORIZED}}
     if "429" in responses:
         by_status["429"] = {"rate_limited": {"summary": "Over the organization's rate limit", "value": RATE_LIMITED}}
+    if "503" in responses:
+        by_status["503"] = {"unavailable": {"summary": "The database cannot be reached", "value": UNAVAILABLE}}
     if "400" in responses and isinstance(doc.body, dict) and len(doc.body) == 1:
         root_key = next(iter(doc.body))
         message = f"BadRequest: param is missing or the value is empty or invalid: {root_key}"
@@ -2495,6 +2508,21 @@ def _describe(operation: dict, method: str, doc: Doc) -> None:
             _set_examples(responses[status].get("content", {}), examples)
 
 
+def _add_shared_answers(operation: dict) -> None:
+    """The rate limit's 429 and the unavailable database's 503, on every operation that takes a key."""
+    responses = operation.get("responses", {})
+    if "401" not in responses:
+        return
+    for status, description in SHARED_ANSWERS.items():
+        responses.setdefault(
+            status,
+            {
+                "description": description,
+                "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorBody"}}},
+            },
+        )
+
+
 def describe_operations(result: dict, generator, request, public) -> dict:
     """drf-spectacular postprocessing hook: write OPERATIONS into the schema. An operation without
     an entry keeps what it had, with a warning (`manage.py spectacular --fail-on-warn` stops on
@@ -2507,6 +2535,7 @@ def describe_operations(result: dict, generator, request, public) -> dict:
         for method, operation in path_item.items():
             if method not in HTTP_METHODS:
                 continue
+            _add_shared_answers(operation)
             key = f"{method.upper()} {path}"
             doc = OPERATIONS.get(key)
             if doc is None:

@@ -11,6 +11,7 @@ from django.test import Client
 from jsonschema import Draft202012Validator
 
 from billing.api.descriptions import OPERATIONS, PENDING_OPERATIONS, TAGS, Doc, curl_command, describe_operations
+from billing.api.errors import RATE_LIMITED_BODY, UNAVAILABLE_BODY
 
 METHODS = ("get", "put", "post", "delete", "patch")
 
@@ -106,8 +107,8 @@ def test_each_operation_has_its_own_summary_and_description(schema):
 
 def test_each_documented_error_is_declared_and_each_declared_error_documented(schema):
     for key, operation in operations(schema).items():
-        # 400, 401 and 429 are every operation's (the introduction's); the others are its own.
-        declared = {int(status) for status in operation["responses"]} - {200, 400, 401, 429}
+        # 400, 401, 429 and 503 are every operation's (the introduction's); the others are its own.
+        declared = {int(status) for status in operation["responses"]} - {200, 400, 401, 429, 503}
         documented = {refusal.status for refusal in OPERATIONS[key].errors}
         assert documented == declared, f"{key}: documents {sorted(documented)}, declares {sorted(declared)}"
         for refusal in OPERATIONS[key].errors:
@@ -168,6 +169,17 @@ def test_every_error_response_shows_lagos_body(schema):
         if "401" in operation["responses"]:
             examples = operation["responses"]["401"]["content"]["application/json"]["examples"]
             assert examples["unauthorized"]["value"] == {"status": 401, "error": "Unauthorized"}
+
+
+def test_every_operation_taking_a_key_shows_the_rate_limit_and_unavailable_answers_as_sent(schema):
+    """The 429 and 503 bodies in the docs are the ones billing/api/errors.py sends, on every operation."""
+    for key, operation in operations(schema).items():
+        responses = operation["responses"]
+        assert "401" in responses, f"{key} takes no key"
+        shared = (("429", "rate_limited", RATE_LIMITED_BODY), ("503", "unavailable", UNAVAILABLE_BODY))
+        for status, name, body in shared:
+            examples = responses[status]["content"]["application/json"]["examples"]
+            assert examples[name]["value"] == body, f"{key} {status}"
 
 
 def test_a_422_example_is_lagos_validation_body():

@@ -291,7 +291,7 @@ def test_the_preview_writer_matches_the_schema_it_publishes(api, everything, cli
     assert set(operation) - {"parameters"} == {"get"}
     assert operation["get"]["operationId"] == "get_customer_deletion_preview"
     assert "estimates" in operation["get"]["description"]
-    assert set(operation["get"]["responses"]) == {"200", "401", "404"}
+    assert set(operation["get"]["responses"]) == {"200", "401", "404", "429", "503"}
 
 
 # The deletion and every customer path afterwards -----------------------------------------------

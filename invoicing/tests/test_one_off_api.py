@@ -271,4 +271,4 @@ def test_the_schema_documents_the_one_off_invoice(client):
     schema = client.get("/api/schema", {"format": "json"}).json()
     operation = schema["paths"]["/api/v1/invoices"]["post"]
     assert operation["operationId"] == "create_one_off_invoice"
-    assert set(operation["responses"]) == {"200", "400", "401", "404", "422"}
+    assert set(operation["responses"]) == {"200", "400", "401", "404", "422", "429", "503"}

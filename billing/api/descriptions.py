@@ -39,7 +39,8 @@ with `Retry-After`; every counted answer carries `X-RateLimit-Limit`, `X-RateLim
 
 **Unavailable.** While the database cannot be reached (a restart, a failover), a request answers
 `503 {"status": 503, "error": "Service Unavailable", "code": "service_unavailable"}` with
-`Retry-After: 1` and changed nothing: send it again.
+`Retry-After: 1`: send it again. (A connection lost while a write commits can leave it done;
+an event's `transaction_id` keeps such a retry from counting twice.)
 
 **Identifiers in paths.** Customers and subscriptions are addressed by their `external_id`,
 billable metrics, plans, coupons and add-ons by their `code`, events by their `transaction_id`, and
@@ -2410,7 +2411,7 @@ UNAVAILABLE = {"status": 503, "error": "Service Unavailable", "code": "service_u
 # to each one here rather than listed on every view.
 SHARED_ANSWERS = {
     "429": "Over the organization's rate limit; retry after `Retry-After` seconds.",
-    "503": "The database cannot be reached; nothing was changed, retry after `Retry-After` seconds.",
+    "503": "The database cannot be reached; send the request again after `Retry-After` seconds.",
 }
 
 
